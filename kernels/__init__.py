@@ -1,0 +1,1 @@
+"""Our own CUDA kernels, written with Numba CUDA: one file per hot op (see README.md)."""

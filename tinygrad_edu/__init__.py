@@ -1,0 +1,23 @@
+"""tinygrad_edu: a small, readable autograd engine with PyTorch's names.
+
+    import tinygrad_edu as tg
+    x = tg.randn(3, 4, requires_grad=True)
+    (x.tanh() * 2).sum().backward()
+    x.grad
+"""
+from . import cuda
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .dtypes import bool_ as bool  # noqa: A001  (PyTorch's name)
+from .dtypes import float32, float64, int64
+from .factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
+                        randn_like, zeros, zeros_like)
+from .gradcheck import GradcheckError, gradcheck
+from .random import manual_seed
+from .tensor import Tensor, cat, stack, where
+
+tensor = Tensor
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+__version__ = "0.1.0"

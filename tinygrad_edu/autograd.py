@@ -1,0 +1,177 @@
+"""Reverse-mode automatic differentiation: the `Function` node and the backward pass.
+
+Every differentiable op is a subclass of `Function` with two methods that sit side
+by side:
+
+    forward(self, *arrays, **params) -> array      # plain backend arrays in, array out
+    backward(self, grad) -> tuple of arrays        # dLoss/dOutput in, dLoss/dInput out
+
+`Function.apply(*tensors)` runs `forward` on the tensors' arrays and, when any input
+requires grad, records the instance itself as the output's `grad_fn`: the instance
+*is* the graph node, it remembers its inputs and whatever `save_for_backward` kept.
+
+`backward()` walks the nodes in reverse topological order (found iteratively, so a
+chain of 10,000 ops does not hit Python's recursion limit), calls each node's
+`backward` once with the sum of all gradients flowing into its output, and adds the
+results into `.grad` of the leaf tensors that require grad.
+"""
+import functools
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether new ops record a graph."""
+
+    enabled = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """`with tg.no_grad():` (or `@tg.no_grad()`) — ops inside build no graph."""
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a `no_grad` block."""
+    enabled = True
+
+
+class Function:
+    """One differentiable op. Subclasses define `forward` and `backward`.
+
+    Inside both, `self.xp` is the array module of the inputs' device (numpy or
+    CuPy) and `self.backend` the device's backend (for the hot ops that have their
+    own kernels). Ops never import numpy themselves.
+    """
+
+    saved = ()          # what save_for_backward kept; None once freed by backward
+    inputs = ()
+    needs_input_grad = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *tensors, **params):
+        """Run forward on the tensors' arrays; record this node in the graph if any input requires grad."""
+        from .tensor import Tensor
+        backend = tensors[0]._backend
+        for t in tensors:
+            if t._backend is not backend:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on the same device, found {backend.name} and "
+                    f"{t._backend.name} (shapes {[tuple(x.shape) for x in tensors]}); move them with .to(device)")
+        ctx = cls()
+        ctx.backend = backend
+        out = ctx.forward(*[t.data for t in tensors], **params)
+        if _grad_enabled:
+            needs = tuple([t._requires_grad for t in tensors])
+            if True in needs:
+                ctx.inputs = tensors
+                ctx.needs_input_grad = needs
+                return Tensor._wrap(out, backend, True, ctx)
+        return Tensor._wrap(out, backend, False, None)
+
+    @property
+    def name(self):
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+def _toposort(root):
+    """Nodes reachable from `root`, each after every node that consumes its output."""
+    order, seen = [], {root}
+    stack = [(root, iter(root.inputs))]
+    while stack:
+        node, parents = stack[-1]
+        for t in parents:
+            parent = t.grad_fn
+            if parent is not None and parent not in seen:
+                seen.add(parent)
+                stack.append((parent, iter(parent.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+def run_backward(tensor, grad, retain_graph=False):
+    """Propagate `grad` (an array shaped like `tensor`) back to every leaf that requires grad."""
+    from .tensor import Tensor
+    root = tensor.grad_fn
+    if root is None:  # a leaf: the gradient is its own
+        _accumulate_leaf(tensor, grad)
+        return
+    pending = {root: grad}
+    for node in _toposort(root):
+        g = pending.pop(node, None)
+        if g is None:
+            continue
+        if node.saved is None:
+            raise RuntimeError(
+                f"{node.name}: trying to backward through the graph a second time, but its saved arrays were "
+                f"freed by the first backward. Call .backward(retain_graph=True) the first time if you need to.")
+        input_grads = node.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for t, need, ig in zip(node.inputs, node.needs_input_grad, input_grads):
+            if not need or ig is None:
+                continue
+            if ig.shape != t.data.shape:
+                raise RuntimeError(
+                    f"{node.name} returned a gradient of shape {tuple(ig.shape)} for an input of shape "
+                    f"{tuple(t.data.shape)}; a backward must return one gradient shaped like each input")
+            parent = t.grad_fn
+            if parent is None:
+                _accumulate_leaf(t, ig)
+            elif parent in pending:
+                pending[parent] = pending[parent] + ig
+            else:
+                pending[parent] = ig
+        if not retain_graph and node.saved:
+            node.saved = None
+
+
+def _accumulate_leaf(t, g):
+    from .tensor import Tensor
+    if g.dtype != t.data.dtype:
+        g = g.astype(t.data.dtype)
+    if t.grad is None:
+        t.grad = Tensor._wrap(g, t._backend, False, None)
+    else:
+        t.grad = Tensor._wrap(t.grad.data + g, t._backend, False, None)

@@ -1,0 +1,12 @@
+"""`tg.cuda`: is a CUDA device usable here?"""
+from .backends.cuda_backend import cuda_unavailable_reason
+
+
+def is_available():
+    """True when CuPy is installed and can see an NVIDIA GPU. Never raises, never prints."""
+    return cuda_unavailable_reason() is None
+
+
+def unavailable_reason():
+    """None, or a sentence saying why device 'cuda' cannot be used on this machine."""
+    return cuda_unavailable_reason()

@@ -1,0 +1,66 @@
+"""Argument checking for shape-taking ops, so bad input fails at the call with a clear message."""
+
+
+def sizes_from_args(op, args):
+    """Accept f(2, 3), f((2, 3)) or f([2, 3]); return a tuple of ints."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    try:
+        sizes = tuple(int(a) for a in args)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: expected sizes as ints or one tuple of ints, got {args!r}") from None
+    if any(isinstance(a, float) and not float(a).is_integer() for a in args):
+        raise TypeError(f"{op}: sizes must be integers, got {args!r}")
+    return sizes
+
+
+def normalize_dim(op, dim, ndim, shape=None):
+    """A dim in [-ndim, ndim) as a non-negative int, else IndexError naming the op and shape."""
+    try:
+        d = int(dim)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}") from None
+    lo, hi = -max(ndim, 1), max(ndim, 1) - 1
+    if not lo <= d <= hi:
+        where = f"a tensor of shape {tuple(shape)}" if shape is not None else f"a {ndim}-d tensor"
+        raise IndexError(f"{op}: dim {dim} is out of range for {where} (expected a dim in [{lo}, {hi}])")
+    return d % ndim if ndim else 0
+
+
+def normalize_dims(op, dim, shape):
+    """None (all dims) or a sorted tuple of distinct non-negative dims."""
+    if dim is None:
+        return None
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    out = tuple(sorted({normalize_dim(op, d, len(shape), shape) for d in dims}))
+    if len(out) != len(dims):
+        raise ValueError(f"{op}: dim {dim} repeats a dimension")
+    if len(shape) == 0:
+        return None
+    return out
+
+
+def infer_reshape(op, old_shape, new_shape):
+    """Resolve one -1 in `new_shape` and check the element count is unchanged."""
+    numel = 1
+    for s in old_shape:
+        numel *= s
+    known, unknown = 1, None
+    for i, s in enumerate(new_shape):
+        if s == -1:
+            if unknown is not None:
+                raise ValueError(f"{op}: only one dimension can be -1, got shape {new_shape}")
+            unknown = i
+        elif s < 0:
+            raise ValueError(f"{op}: invalid size {s} in shape {new_shape}")
+        else:
+            known *= s
+    if unknown is not None:
+        if known == 0 or numel % known:
+            raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(old_shape)} ({numel} elements) "
+                             f"into shape {new_shape}")
+        new_shape = new_shape[:unknown] + (numel // known,) + new_shape[unknown + 1:]
+    elif known != numel:
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(old_shape)} ({numel} elements) "
+                         f"into shape {new_shape} ({known} elements)")
+    return new_shape

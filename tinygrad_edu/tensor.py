@@ -1,0 +1,735 @@
+"""The Tensor: an array on a device plus what autograd needs to differentiate through it.
+
+A Tensor holds
+  data          the backend array (a numpy array on "cpu", a CuPy array on "cuda")
+  requires_grad whether gradients should flow back to it
+  grad          the accumulated gradient (a Tensor) once backward has run
+  grad_fn       the Function node that produced it (None for leaves)
+
+Every differentiable method below checks its arguments, then calls one `Function`
+from `tinygrad_edu.ops`; the math of each op and of its backward lives there.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from . import dtypes
+from .autograd import Function, run_backward
+from .backends import backend_of_array, canonical_device, get_backend
+from .broadcast import broadcast_shape
+from .ops import binary, elementwise, indexing, matmul, reduce, shape as shape_ops
+from .shapes import infer_reshape, normalize_dim, normalize_dims, sizes_from_args
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+
+class Tensor:
+    __slots__ = ("data", "_backend", "_requires_grad", "grad", "grad_fn", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
+
+    # ---- creation --------------------------------------------------------------------------
+    def __init__(self, data, requires_grad=False, device=None, dtype=None):
+        dtype = dtypes.to_dtype(dtype)
+        if isinstance(data, Tensor):
+            data = data.data
+        if device is None:
+            backend = backend_of_array(data)
+        else:
+            backend = get_backend(device)
+        if isinstance(data, (np.ndarray, np.generic)) or type(data).__module__.startswith("cupy"):
+            array = data
+            target = dtype or dtypes.from_numpy(array.dtype)
+        else:  # Python numbers and (nested) lists: floats default to float32, like PyTorch
+            array = np.asarray(data)
+            if array.dtype == object:
+                raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r}")
+            target = dtype or (dtypes.float32 if array.dtype.kind == "f" else dtypes.from_numpy(array.dtype))
+        self.data = backend.asarray(array, dtype=target.np).copy() if array is data else backend.asarray(
+            array, dtype=target.np)
+        self._backend = backend
+        self.grad = None
+        self.grad_fn = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @staticmethod
+    def _wrap(array, backend, requires_grad, grad_fn):
+        """Make a Tensor around an existing backend array without copying or checking (internal, fast)."""
+        t = object.__new__(Tensor)
+        t.data = array
+        t._backend = backend
+        t._requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        return t
+
+    def _like(self, array, requires_grad=False):
+        return Tensor._wrap(array, self._backend, requires_grad, None)
+
+    # ---- attributes ------------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if value and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients; this tensor has dtype {self.dtype} and "
+                f"shape {self.shape}. Convert it with .float() or .double() first")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach() instead")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def device(self):
+        return self._backend.name
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return dtypes.from_numpy(self.data.dtype)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[normalize_dim("size", dim, self.ndim, self.shape)]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.data.dtype.kind == "f" and self.data.dtype != np.float32:
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    __hash__ = object.__hash__
+
+    # ---- leaving the graph / the device ----------------------------------------------------
+    def numpy(self):
+        """The data as a numpy array (shared with the tensor on the CPU, copied from a GPU)."""
+        return self._backend.to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python number, "
+                             f"this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                               f"use .any() or .all()")
+        return bool(self.item())
+
+    def detach(self):
+        """The same data, cut from the graph: no grad_fn, requires_grad False."""
+        return Tensor._wrap(self.data, self._backend, False, None)
+
+    def clone(self):
+        return Clone.apply(self)
+
+    def to(self, device=None, dtype=None):
+        """Move to a device ('cpu'/'cuda') and/or convert to a dtype; differentiable like PyTorch's."""
+        if isinstance(device, dtypes.DType) or (isinstance(device, str) and device in
+                                                 [d.name for d in dtypes.ALL]):
+            device, dtype = None, device
+        out = self
+        if device is not None and canonical_device(device) != self.device:
+            out = ToDevice.apply(out, device=canonical_device(device))
+        if dtype is not None:
+            dtype = dtypes.to_dtype(dtype)
+            if dtype.np != out.data.dtype:
+                out = elementwise.Cast.apply(out, dtype=dtype.np)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=dtypes.float32)
+
+    def double(self):
+        return self.to(dtype=dtypes.float64)
+
+    def long(self):
+        return self.to(dtype=dtypes.int64)
+
+    def bool(self):
+        return self.to(dtype=dtypes.bool_)
+
+    # ---- autograd --------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * gradient into `.grad` of every leaf that requires grad."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
+                               "did you forget requires_grad=True on an input, or run it under no_grad?")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: a gradient can be created implicitly only for scalar outputs, but this tensor has "
+                    f"shape {self.shape}; pass gradient= (a tensor of that shape) or reduce it first, e.g. .sum()")
+            grad = self._backend.xp.ones_like(self.data)
+        else:
+            if not isinstance(gradient, Tensor):
+                gradient = Tensor(gradient, device=self.device)
+            if gradient.shape != self.shape:
+                raise RuntimeError(f"backward: gradient has shape {gradient.shape} but the tensor has shape "
+                                   f"{self.shape}; they must match")
+            if gradient.device != self.device:
+                raise RuntimeError(f"backward: gradient is on {gradient.device} but the tensor is on {self.device}")
+            grad = gradient.data.astype(self.data.dtype, copy=False)
+        run_backward(self, grad, retain_graph=retain_graph)
+
+    # ---- arithmetic ------------------------------------------------------------------------
+    def _scalar(self, value, op):
+        """A Python number as a 0-d tensor whose dtype follows PyTorch's promotion for `self op value`."""
+        kind = self.data.dtype.kind
+        if isinstance(value, (bool, np.bool_)):
+            dt = self.data.dtype
+        elif isinstance(value, (int, np.integer)):
+            dt = self.data.dtype if kind in "fi" else np.int64
+        elif isinstance(value, (float, np.floating)):
+            dt = self.data.dtype if kind == "f" else np.float32
+        else:
+            raise TypeError(f"{op}: unsupported operand of type {type(value).__name__} with a Tensor")
+        return Tensor._wrap(self._backend.xp.asarray(value, dtype=dt), self._backend, False, None)
+
+    def _operands(self, other, op):
+        """Turn (self, other) into two tensors of one dtype, checking device and broadcast shapes."""
+        b = other if isinstance(other, Tensor) else self._scalar(other, op)
+        a = self
+        if a.data.dtype != b.data.dtype:
+            a, b = _promote(a, b)
+        if a.data.shape != b.data.shape:
+            if a._backend is not b._backend:
+                raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and "
+                                   f"{b.device}")
+            broadcast_shape(op, a.data.shape, b.data.shape)
+        return a, b
+
+    def __add__(self, other):
+        return binary.Add.apply(*self._operands(other, "add"))
+
+    def __radd__(self, other):
+        a, b = self._operands(other, "add")
+        return binary.Add.apply(b, a)
+
+    def __sub__(self, other):
+        return binary.Sub.apply(*self._operands(other, "sub"))
+
+    def __rsub__(self, other):
+        a, b = self._operands(other, "sub")
+        return binary.Sub.apply(b, a)
+
+    def __mul__(self, other):
+        return binary.Mul.apply(*self._operands(other, "mul"))
+
+    def __rmul__(self, other):
+        a, b = self._operands(other, "mul")
+        return binary.Mul.apply(b, a)
+
+    def __truediv__(self, other):
+        a, b = self._operands(other, "div")
+        if a.data.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
+            a, b = a.float(), b.float()
+        return binary.Div.apply(a, b)
+
+    def __rtruediv__(self, other):
+        a, b = self._operands(other, "div")
+        if a.data.dtype.kind != "f":
+            a, b = a.float(), b.float()
+        return binary.Div.apply(b, a)
+
+    def __pow__(self, other):
+        return binary.Pow.apply(*self._operands(other, "pow"))
+
+    def __rpow__(self, other):
+        a, b = self._operands(other, "pow")
+        return binary.Pow.apply(b, a)
+
+    def __neg__(self):
+        return elementwise.Neg.apply(self)
+
+    def __matmul__(self, other):
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul(Tensor(other, device=self.device, dtype=self.dtype), self)
+
+    add, sub, mul, div, pow, neg, matmul = __add__, __sub__, __mul__, __truediv__, __pow__, __neg__, __matmul__
+
+    # comparisons are not differentiable: they return bool tensors outside the graph
+    def _compare(self, other, op, fn):
+        a, b = self._operands(other, op)
+        return self._like(fn(a.data, b.data))
+
+    def __lt__(self, other):
+        return self._compare(other, "lt", lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, "le", lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, "gt", lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, "ge", lambda a, b: a >= b)
+
+    def __eq__(self, other):
+        return self._compare(other, "eq", lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, "ne", lambda a, b: a != b)
+
+    def __invert__(self):
+        if self.data.dtype.kind != "b":
+            raise TypeError(f"~ is defined for bool tensors only, this one has dtype {self.dtype}")
+        return self._like(~self.data)
+
+    def __and__(self, other):
+        return self._compare(other, "and", lambda a, b: a & b)
+
+    def __or__(self, other):
+        return self._compare(other, "or", lambda a, b: a | b)
+
+    def any(self):
+        return self._like(self.data.any())
+
+    def all(self):
+        return self._like(self.data.all())
+
+    # ---- elementwise -----------------------------------------------------------------------
+    def exp(self):
+        return elementwise.Exp.apply(self._floating("exp"))
+
+    def log(self):
+        return elementwise.Log.apply(self._floating("log"))
+
+    def sqrt(self):
+        return elementwise.Sqrt.apply(self._floating("sqrt"))
+
+    def tanh(self):
+        return elementwise.Tanh.apply(self._floating("tanh"))
+
+    def sigmoid(self):
+        return elementwise.Sigmoid.apply(self._floating("sigmoid"))
+
+    def relu(self):
+        return elementwise.Relu.apply(self)
+
+    def abs(self):
+        return elementwise.Abs.apply(self)
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return elementwise.Clamp.apply(self, low=min, high=max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return binary.Maximum.apply(*self._operands(other, "maximum"))
+
+    def minimum(self, other):
+        return binary.Minimum.apply(*self._operands(other, "minimum"))
+
+    def where(self, condition, other):
+        """PyTorch's `x.where(cond, y)`: x where cond is True, else y."""
+        return where(condition, self, other)
+
+    def _floating(self, op):
+        return self if self.data.dtype.kind == "f" else self.float()
+
+    # ---- reductions ------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False):
+        axis = normalize_dims("sum", dim, self.shape)
+        x = self if self.data.dtype.kind in "fi" else self.long()
+        return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        axis = normalize_dims("mean", dim, self.shape)
+        if self.data.dtype.kind != "f":
+            raise TypeError(f"mean: needs a floating-point tensor, got dtype {self.dtype}; use .float() first")
+        return reduce.Sum.apply(self, axis=axis, keepdim=keepdim) / _count(self.shape, axis)
+
+    def var(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        """Variance: sum((x - mean)^2) / (n - correction), correction 1 (unbiased) by default."""
+        axis = normalize_dims("var", dim, self.shape)
+        if correction is None:
+            correction = 1 if unbiased else 0
+        n = _count(self.shape, axis)
+        centred = self - self.mean(dim=axis, keepdim=True)
+        return (centred * centred).sum(dim=axis, keepdim=keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def _max_min(self, op, fn_cls, arg, dim, keepdim):
+        axis = normalize_dims(op, dim, self.shape)
+        if self.data.size == 0:
+            raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
+        values = fn_cls.apply(self, axis=axis, keepdim=keepdim)
+        if isinstance(dim, int):  # PyTorch returns (values, indices) when one dim is named
+            return MaxMin(values, arg(dim, keepdim))
+        return values
+
+    def max(self, dim=None, keepdim=False):
+        """The largest element (dim=None), or (values, indices) along one dim, or the max over a tuple of dims."""
+        return self._max_min("max", reduce.Max, self.argmax, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return self._max_min("min", reduce.Min, self.argmin, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return reduce.Max.apply(self, axis=normalize_dims("amax", dim, self.shape), keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return reduce.Min.apply(self, axis=normalize_dims("amin", dim, self.shape), keepdim=keepdim)
+
+    def _arg(self, op, fn, dim, keepdim):
+        if dim is None:
+            out = fn(self.data.reshape(-1))
+            return self._like(out.reshape((1,) * self.ndim) if keepdim else out)
+        axis = normalize_dim(op, dim, self.ndim, self.shape)
+        return self._like(fn(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg("argmax", self._backend.xp.argmax, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg("argmin", self._backend.xp.argmin, dim, keepdim)
+
+    def logsumexp(self, dim=None, keepdim=False):
+        """log(sum(exp(x))) over dim, computed without overflow."""
+        return reduce.LogSumExp.apply(self._floating("logsumexp"),
+                                      axis=normalize_dims("logsumexp", dim, self.shape), keepdim=keepdim)
+
+    def softmax(self, dim):
+        return (self - self.logsumexp(dim, keepdim=True)).exp()
+
+    def log_softmax(self, dim):
+        return self - self.logsumexp(dim, keepdim=True)
+
+    # ---- shape -----------------------------------------------------------------------------
+    def reshape(self, *shape):
+        new = infer_reshape("reshape", self.shape, sizes_from_args("reshape", shape))
+        if new == self.shape:
+            return self
+        return shape_ops.Reshape.apply(self, shape=new)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s = normalize_dim("flatten", start_dim, self.ndim, self.shape)
+        e = normalize_dim("flatten", end_dim, self.ndim, self.shape)
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+    def permute(self, *dims):
+        dims = sizes_from_args("permute", dims)
+        norm = tuple(normalize_dim("permute", d, self.ndim, self.shape) for d in dims)
+        if sorted(norm) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dims of a tensor "
+                             f"of shape {self.shape}")
+        return shape_ops.Permute.apply(self, dims=norm)
+
+    def transpose(self, dim0, dim1):
+        if self.ndim < 2:
+            return self
+        order = list(range(self.ndim))
+        d0 = normalize_dim("transpose", dim0, self.ndim, self.shape)
+        d1 = normalize_dim("transpose", dim1, self.ndim, self.shape)
+        order[d0], order[d1] = order[d1], order[d0]
+        return shape_ops.Permute.apply(self, dims=tuple(order))
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim))) if self.ndim > 1 else self
+
+    def unsqueeze(self, dim):
+        d = normalize_dim("unsqueeze", dim, self.ndim + 1, self.shape)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            dims = tuple(range(self.ndim))
+        else:
+            dims = normalize_dims("squeeze", dim, self.shape) or ()
+        new = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
+        return self.reshape(new)
+
+    def expand(self, *sizes):
+        sizes = sizes_from_args("expand", sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"expand: the number of sizes {sizes} must be at least the tensor's ndim "
+                             f"(shape {self.shape})")
+        lead = len(sizes) - self.ndim
+        out = []
+        for i, s in enumerate(sizes):
+            old = self.shape[i - lead] if i >= lead else None
+            if s == -1:
+                if old is None:
+                    raise ValueError(f"expand: -1 is not allowed for a new leading dim (sizes {sizes})")
+                s = old
+            if old is not None and old != 1 and old != s:
+                raise ValueError(f"expand: cannot expand shape {self.shape} to {sizes}: dim {i} has size {old}, "
+                                 f"only size-1 dims can be expanded")
+            out.append(s)
+        out = tuple(out)
+        return self if out == self.shape else shape_ops.Expand.apply(self, shape=out)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def repeat(self, *reps):
+        reps = sizes_from_args("repeat", reps)
+        if len(reps) < self.ndim:
+            raise ValueError(f"repeat: needs at least {self.ndim} repeat counts for shape {self.shape}, "
+                             f"got {reps}")
+        return shape_ops.Repeat.apply(self, reps=reps)
+
+    def split(self, split_size_or_sections, dim=0):
+        d = normalize_dim("split", dim, self.ndim, self.shape)
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} of shape "
+                                 f"{self.shape} has size {n}")
+        out, start = [], 0
+        for s in sizes:
+            index = (slice(None),) * d + (slice(start, start + s),)
+            out.append(self[index])
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks, dim=0):
+        d = normalize_dim("chunk", dim, self.ndim, self.shape)
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        size = -(-self.shape[d] // chunks)
+        return self.split(max(size, 1), d)
+
+    def masked_fill(self, mask, value):
+        """A copy of self with `value` where the bool `mask` (broadcastable to self) is True."""
+        if not isinstance(mask, Tensor) or mask.data.dtype.kind != "b":
+            raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+        if broadcast_shape("masked_fill", self.shape, mask.shape) != self.shape:
+            raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape "
+                             f"{self.shape}")
+        return where(mask, self._scalar(value, "masked_fill"), self)
+
+    def pad(self, pad, value=0.0):
+        """Constant padding; `pad` lists (left, right) pairs starting from the last dim, like F.pad."""
+        if len(pad) % 2 or len(pad) // 2 > self.ndim:
+            raise ValueError(f"pad: expected an even number of at most {2 * self.ndim} pad sizes for shape "
+                             f"{self.shape}, got {pad}")
+        if any(p < 0 for p in pad):
+            raise ValueError(f"pad: negative padding is not supported, got {pad}")
+        width = [(0, 0)] * self.ndim
+        for i in range(len(pad) // 2):
+            width[self.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+        return shape_ops.Pad.apply(self, pad_width=tuple(width), value=value)
+
+    def __getitem__(self, index):
+        if not isinstance(index, tuple):
+            index = (index,)
+        parts, advanced = [], False
+        for part in index:
+            if isinstance(part, Tensor):
+                if part.data.dtype.kind not in "bi":
+                    raise IndexError(f"getitem: tensors used as indices must be int64 or bool, got {part.dtype}")
+                part = part.data if part._backend is self._backend else self._backend.asarray(part.numpy())
+                advanced = True
+            elif isinstance(part, (list, np.ndarray)):
+                part = self._backend.asarray(part)
+                advanced = True
+            elif not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
+                raise IndexError(f"getitem: unsupported index {part!r} of type {type(part).__name__}")
+            parts.append(part)
+        index = tuple(parts)
+        try:
+            return indexing.GetItem.apply(self, index=index, advanced=advanced)
+        except IndexError as exc:
+            raise IndexError(f"getitem: index {_show_index(index)} is invalid for a tensor of shape "
+                             f"{self.shape}: {exc}") from None
+
+    # ---- in-place helpers used by optimizers and initialisers (outside autograd) -----------
+    def zero_(self):
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self.data[...] = value
+        return self
+
+    def copy_(self, other):
+        src = other.data if isinstance(other, Tensor) else other
+        if tuple(src.shape) != self.shape:
+            raise ValueError(f"copy_: source shape {tuple(src.shape)} does not match {self.shape}")
+        self.data[...] = self._backend.asarray(src) if isinstance(src, np.ndarray) else src
+        return self
+
+
+# ---- module-level ops ----------------------------------------------------------------------
+def where(condition, input, other):
+    """input where condition is True, else other (all three broadcast together)."""
+    if not isinstance(condition, Tensor) or condition.data.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', condition)!r}")
+    if not isinstance(input, Tensor):
+        input = other._scalar(input, "where") if isinstance(other, Tensor) else Tensor(input)
+    a, b = input._operands(other, "where")
+    broadcast_shape("where", condition.shape, a.shape, b.shape)
+    return binary.Where.apply(condition, a, b)
+
+
+def cat(tensors, dim=0):
+    """Join tensors of equal shape (except along `dim`) along `dim`."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    d = normalize_dim("cat", dim, first.ndim, first.shape)
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != first.shape[:d] + first.shape[d + 1:]:
+            raise ValueError(f"cat: all tensors must match except along dim {dim}; got shapes "
+                             f"{[x.shape for x in tensors]}")
+    if len({t.data.dtype for t in tensors}) > 1:
+        tensors = [t.to(dtype=_common_dtype(tensors)) for t in tensors]
+    return shape_ops.Cat.apply(*tensors, axis=d)
+
+
+def stack(tensors, dim=0):
+    """Join tensors of identical shape along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    if len({t.shape for t in tensors}) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    d = normalize_dim("stack", dim, tensors[0].ndim + 1, tensors[0].shape)
+    return cat([t.unsqueeze(d) for t in tensors], d)
+
+
+def _matmul(a, b):
+    if not isinstance(b, Tensor):
+        b = Tensor(b, device=a.device, dtype=a.dtype)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                         f"({k_a} columns on the left vs {k_b} rows on the right)")
+    if a.ndim > 2 or b.ndim > 2:
+        broadcast_shape("matmul (batch dims)", a.shape[:-2], b.shape[:-2])
+    if a.data.dtype != b.data.dtype:
+        a, b = _promote(a, b)
+    return matmul.MatMul.apply(a, b)
+
+
+class Clone(Function):
+    """y = a copy of x;  dx = dy."""
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+class ToDevice(Function):
+    """y = x copied to another device;  dx = dy copied back to x's device."""
+    def forward(self, x, device=None):
+        self.source = self.backend
+        target = get_backend(device)
+        out = target.asarray(self.backend.to_numpy(x))
+        self.backend = target  # the output lives on the target device
+        return out
+
+    def backward(self, g):
+        return self.source.asarray(self.backend.to_numpy(g))
+
+    @classmethod
+    def apply(cls, x, device):
+        out = super().apply(x, device=device)
+        out._backend = get_backend(device)
+        return out
+
+
+def _promote(a, b):
+    """Cast two tensors to one dtype: floats win over ints and bools, float64 over float32."""
+    target = _common_dtype((a, b))
+    return a.to(dtype=target), b.to(dtype=target)
+
+
+def _common_dtype(tensors):
+    kinds = [t.data.dtype for t in tensors]
+    floats = [k for k in kinds if k.kind == "f"]
+    if floats:
+        return dtypes.float64 if any(k == np.float64 for k in floats) else dtypes.float32
+    if any(k.kind == "i" for k in kinds):
+        return dtypes.int64
+    return dtypes.bool_
+
+
+def _count(shape, axis):
+    n = 1
+    for i, s in enumerate(shape):
+        if axis is None or i in axis:
+            n *= s
+    return n
+
+
+def _show_index(index):
+    return tuple(getattr(p, "shape", p) if hasattr(p, "shape") else p for p in index)
