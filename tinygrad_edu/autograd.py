@@ -18,6 +18,7 @@ results into `.grad` of the leaf tensors that require grad.
 import functools
 
 _grad_enabled = True
+Tensor = None  # set by tensor.py once the Tensor class exists (the two modules refer to each other)
 
 
 def is_grad_enabled():
@@ -85,7 +86,6 @@ class Function:
     @classmethod
     def apply(cls, *tensors, **params):
         """Run forward on the tensors' arrays; record this node in the graph if any input requires grad."""
-        from .tensor import Tensor
         backend = tensors[0]._backend
         for t in tensors:
             if t._backend is not backend:
@@ -132,7 +132,6 @@ def _toposort(root):
 
 def run_backward(tensor, grad, retain_graph=False):
     """Propagate `grad` (an array shaped like `tensor`) back to every leaf that requires grad."""
-    from .tensor import Tensor
     root = tensor.grad_fn
     if root is None:  # a leaf: the gradient is its own
         _accumulate_leaf(tensor, grad)
@@ -168,10 +167,9 @@ def run_backward(tensor, grad, retain_graph=False):
 
 
 def _accumulate_leaf(t, g):
-    from .tensor import Tensor
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
+    """Add g into t.grad. The first gradient is copied: backward results may be views or shared between
+    inputs (Add returns the same array for both), and .grad must be the leaf's own array."""
     if t.grad is None:
-        t.grad = Tensor._wrap(g, t._backend, False, None)
+        t.grad = Tensor._wrap(g.astype(t.data.dtype, copy=True), t._backend, False, None)
     else:
-        t.grad = Tensor._wrap(t.grad.data + g, t._backend, False, None)
+        t.grad = Tensor._wrap((t.grad.data + g).astype(t.data.dtype, copy=False), t._backend, False, None)

@@ -623,6 +623,11 @@ class Tensor:
         return self
 
 
+from . import autograd as _autograd  # noqa: E402
+
+_autograd.Tensor = Tensor
+
+
 # ---- module-level ops ----------------------------------------------------------------------
 def where(condition, input, other):
     """input where condition is True, else other (all three broadcast together)."""

@@ -1,0 +1,429 @@
+"""tinygrad_edu.nn.functional (import as F): layers as functions, with PyTorch's signatures.
+
+Each function checks its arguments (so bad input fails here with a clear message)
+and then calls one fused op from tinygrad_edu.ops, or composes Tensor ops.
+"""
+import math
+
+from ..ops import activation, attention, conv, embedding as embedding_ops, linear as linear_ops, loss, lstm
+from ..ops import normalization, pool, softmax as softmax_ops
+from ..random import generator
+from ..shapes import normalize_dim
+from ..tensor import Tensor, where
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "silu", "tanh", "sigmoid", "softmax",
+           "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits",
+           "layer_norm", "batch_norm", "dropout", "embedding", "one_hot", "scaled_dot_product_attention", "pad",
+           "lstm_cell"]
+
+
+def _pair(op, name, value):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def _check_float(op, name, t):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if t.data.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype}")
+
+
+def _check_same_dtype(op, *tensors):
+    kinds = {t.data.dtype for t in tensors if t is not None}
+    if len(kinds) > 1:
+        raise TypeError(f"{op}: tensors must share one dtype, got {[str(t.dtype) for t in tensors if t is not None]}; "
+                        f"convert with .float() or .double()")
+
+
+# ---- linear and convolution ------------------------------------------------------------------
+def linear(input, weight, bias=None):
+    """y = x W^T + b;  x (..., in), W (out, in), b (out,)."""
+    _check_float("linear", "input", input)
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {input.shape} does not fit weight of shape {weight.shape} "
+                         f"(expected input (..., {weight.shape[-1] if weight.ndim == 2 else 'in'}) and weight (out, in))")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    _check_same_dtype("linear", input, weight, bias)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return linear_ops.Linear.apply(*args)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation over NCHW input with weight (out, in/groups, kh, kw)."""
+    _check_float("conv2d", "input", input)
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) and weight (O, C/groups, kh, kw), got shapes "
+                         f"{input.shape} and {weight.shape}")
+    n, c, h, w = input.shape
+    o, cg, kh, kw = weight.shape
+    if c % groups or o % groups or c // groups != cg:
+        raise ValueError(f"conv2d: input has {c} channels and groups={groups}, so weight must be "
+                         f"({o}, {c // groups if groups else '?'}, kh, kw) with out channels divisible by groups; "
+                         f"got weight {weight.shape}")
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"conv2d: bias of shape {bias.shape} does not match {o} output channels")
+    stride, padding, dilation = (_pair("conv2d", "stride", stride), _pair("conv2d", "padding", padding),
+                                 _pair("conv2d", "dilation", dilation))
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride and dilation must be >= 1 and padding >= 0, got stride {stride}, "
+                         f"padding {padding}, dilation {dilation}")
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
+                         f"{h + 2 * padding[0]}x{w + 2 * padding[1]} of input shape {input.shape}")
+    _check_same_dtype("conv2d", input, weight, bias)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return conv.Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _pool_args(op, input, kernel_size, stride, padding):
+    _check_float(op, "input", input)
+    if input.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {input.shape}")
+    kernel_size = _pair(op, "kernel_size", kernel_size)
+    stride = kernel_size if stride is None else _pair(op, "stride", stride)
+    padding = _pair(op, "padding", padding)
+    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
+    if input.shape[2] + 2 * padding[0] < kernel_size[0] or input.shape[3] + 2 * padding[1] < kernel_size[1]:
+        raise ValueError(f"{op}: kernel {kernel_size} is larger than the padded input of shape {input.shape}")
+    return dict(kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """Max over (kh, kw) windows; stride defaults to the kernel size."""
+    return pool.MaxPool2d.apply(input, **_pool_args("max_pool2d", input, kernel_size, stride, padding))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    """Mean over (kh, kw) windows, zero padding included in the count (PyTorch's default)."""
+    return pool.AvgPool2d.apply(input, **_pool_args("avg_pool2d", input, kernel_size, stride, padding))
+
+
+# ---- activations -----------------------------------------------------------------------------
+def relu(input):
+    return input.relu()
+
+
+def tanh(input):
+    return input.tanh()
+
+
+def sigmoid(input):
+    return input.sigmoid()
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x) (approximate='none'), or its tanh approximation (approximate='tanh')."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    _check_float("gelu", "input", input)
+    return activation.GELU.apply(input, approximate=approximate)
+
+
+def silu(input):
+    _check_float("silu", "input", input)
+    return activation.SiLU.apply(input)
+
+
+def _along_last(fn, input, dim, op):
+    """Apply a last-axis op along `dim` by moving that dim last and back."""
+    _check_float(op, "input", input)
+    if input.ndim == 0:
+        return fn(input.reshape(1)).reshape(())
+    d = normalize_dim(op, dim, input.ndim, input.shape)
+    if d == input.ndim - 1:
+        return fn(input)
+    return fn(input.transpose(d, -1)).transpose(d, -1)
+
+
+def softmax(input, dim):
+    """exp(x) / sum(exp(x)) along dim, computed with the max subtracted first."""
+    return _along_last(softmax_ops.Softmax.apply, input, dim, "softmax")
+
+
+def log_softmax(input, dim):
+    return _along_last(softmax_ops.LogSoftmax.apply, input, dim, "log_softmax")
+
+
+# ---- losses ----------------------------------------------------------------------------------
+def _reduce(op, loss_values, reduction):
+    if reduction == "mean":
+        return loss_values.mean()
+    if reduction == "sum":
+        return loss_values.sum()
+    if reduction == "none":
+        return loss_values
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _class_dim_last(op, input, target):
+    """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
+    if not isinstance(target, Tensor) or target.data.dtype.kind != "i":
+        raise TypeError(f"{op}: target must be an int64 tensor of class indices, got "
+                        f"{getattr(target, 'dtype', type(target).__name__)}")
+    if input.ndim == 1:
+        input = input.unsqueeze(0)
+        target = target.reshape(1)
+    expected = (input.shape[0],) + input.shape[2:]
+    if input.ndim < 2 or target.shape != expected:
+        raise ValueError(f"{op}: logits of shape {input.shape} need targets of shape {expected}, got {target.shape}")
+    c = input.shape[1]
+    if input.ndim > 2:
+        input = input.permute(0, *range(2, input.ndim), 1)
+    return input.reshape(-1, c), target.reshape(-1)
+
+
+def _check_targets(op, target, c, ignore_index):
+    t = target.numpy()
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError(f"{op}: target value {int(t[bad][0])} is out of range for {c} classes "
+                         f"(ignore_index={ignore_index})")
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy between logits (N, C[, d1, ...]) and class indices (N[, d1, ...]).
+
+    'mean' averages over the targets that are not ignore_index, like PyTorch.
+    """
+    _check_float("cross_entropy", "input", input)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    out_shape = target.shape if isinstance(target, Tensor) else None
+    logits, flat_target = _class_dim_last("cross_entropy", input, target)
+    _check_targets("cross_entropy", flat_target, logits.shape[1], ignore_index)
+    per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
+                                       label_smoothing=float(label_smoothing))
+    if reduction == "mean":
+        count = int((flat_target.data != ignore_index).sum())
+        return per_item.sum() / count if count else per_item.sum() * float("nan")
+    if reduction == "none":
+        return per_item.reshape(out_shape)
+    return _reduce("cross_entropy", per_item, reduction)
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):
+    """-input[n, target[n]] for log-probabilities input (N, C[, d1, ...]); 'mean' skips ignored targets."""
+    _check_float("nll_loss", "input", input)
+    out_shape = target.shape if isinstance(target, Tensor) else None
+    log_probs, flat_target = _class_dim_last("nll_loss", input, target)
+    _check_targets("nll_loss", flat_target, log_probs.shape[1], ignore_index)
+    xp = input._backend.xp
+    valid = flat_target.data != ignore_index
+    rows = Tensor._wrap(xp.arange(log_probs.shape[0]), input._backend, False, None)
+    safe = Tensor._wrap(xp.where(valid, flat_target.data, 0), input._backend, False, None)
+    picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.data.dtype), input._backend, False, None)
+    if reduction == "mean":
+        return picked.sum() / int(valid.sum())
+    if reduction == "none":
+        return picked.reshape(out_shape)
+    return _reduce("nll_loss", picked, reduction)
+
+
+def _check_same_shape(op, input, target):
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} must be equal "
+                         f"(broadcasting here is almost always a bug)")
+
+
+def mse_loss(input, target, reduction="mean"):
+    """mean((input - target)^2)."""
+    _check_same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    _check_same_shape("l1_loss", input, target)
+    return _reduce("l1_loss", (input - target).abs(), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one numerically stable op."""
+    _check_float("binary_cross_entropy_with_logits", "input", input)
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    if target.data.dtype != input.data.dtype:
+        target = target.to(dtype=input.dtype)
+    pw = None if pos_weight is None else pos_weight.data
+    values = loss.BCEWithLogits.apply(input, target, pos_weight=pw)
+    if weight is not None:
+        values = values * weight
+    return _reduce("binary_cross_entropy_with_logits", values, reduction)
+
+
+# ---- normalisation, dropout, embedding -------------------------------------------------------
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing dims `normalized_shape`, then scale by weight and shift by bias."""
+    _check_float("layer_norm", "input", input)
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.shape[input.ndim - len(normalized_shape):] != normalized_shape:
+        raise ValueError(f"layer_norm: input of shape {input.shape} does not end in normalized_shape "
+                         f"{normalized_shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != normalized_shape:
+            raise ValueError(f"layer_norm: {name} of shape {t.shape} must have shape {normalized_shape}")
+    if weight is None and bias is not None:
+        weight = Tensor._wrap(input._backend.xp.ones(normalized_shape, input.data.dtype), input._backend, False,
+                              None)
+    args = [input] + [t for t in (weight, bias) if t is not None]
+    return normalization.LayerNorm.apply(*args, ndim=len(normalized_shape), eps=eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Normalise each channel (dim 1) by batch statistics (training) or the running ones (eval).
+
+    In training the running statistics are updated in place:
+        running = (1 - momentum) * running + momentum * batch   (the variance unbiased), like PyTorch.
+    """
+    _check_float("batch_norm", "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"batch_norm: {name} of shape {t.shape} must have shape ({c},) for input {input.shape}")
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
+                             f"shape {input.shape}")
+        axes = (0,) + tuple(range(2, input.ndim))
+        mean = input.data.mean(axis=axes, keepdims=True)
+        var = input.data.var(axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.reshape(-1)
+        if running_var is not None:
+            unbiased = var.reshape(-1) * (count / (count - 1))
+            running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+        if weight is None and bias is not None:
+            weight = Tensor._wrap(input._backend.xp.ones((c,), input.data.dtype), input._backend, False, None)
+        args = [input] + [t for t in (weight, bias) if t is not None]
+        return normalization.BatchNormTrain.apply(*args, mean=mean, var=var, eps=eps)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: eval mode needs running_mean and running_var")
+    scale = (running_var + eps).sqrt().reshape(shape)
+    out = (input - running_mean.reshape(shape)) / scale
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = generator().random(input.shape) >= p
+    mask = input._backend.asarray(keep.astype(input.data.dtype) / (1 - p), dtype=input.data.dtype)
+    return input * Tensor._wrap(mask, input._backend, False, None)
+
+
+def embedding(input, weight):
+    """Rows of weight (num, dim) picked by the int64 indices in `input` -> input.shape + (dim,)."""
+    if not isinstance(input, Tensor) or input.data.dtype.kind != "i":
+        raise TypeError(f"embedding: indices must be an int64 tensor, got {getattr(input, 'dtype', type(input))}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
+    if input.numel():
+        lo, hi = int(input.data.min()), int(input.data.max())
+        if lo < 0 or hi >= weight.shape[0]:
+            raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} is out of range for "
+                             f"{weight.shape[0]} embeddings")
+    return embedding_ops.Embedding.apply(weight, input)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 (..., num_classes) with a 1 at each index."""
+    if tensor.data.dtype.kind != "i":
+        raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
+    xp = tensor._backend.xp
+    if num_classes < 0:
+        num_classes = int(tensor.data.max()) + 1
+    if tensor.numel() and (int(tensor.data.min()) < 0 or int(tensor.data.max()) >= num_classes):
+        raise IndexError(f"one_hot: class values must be in [0, {num_classes})")
+    return Tensor._wrap((tensor.data[..., None] == xp.arange(num_classes)).astype(xp.int64), tensor._backend,
+                        False, None)
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    return input.pad(pad, value)
+
+
+# ---- attention and recurrent cells -----------------------------------------------------------
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q K^T / sqrt(E) + mask) V over shapes (..., L, E), (..., S, E), (..., S, Ev).
+
+    attn_mask: a bool tensor (True = may attend) or a float tensor added to the scores,
+    broadcastable to (..., L, S). is_causal: query i attends keys j <= i.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        _check_float("scaled_dot_product_attention", name, t)
+        if t.ndim < 2:
+            raise ValueError(f"scaled_dot_product_attention: {name} must be at least 2-D (..., len, dim), "
+                             f"got shape {t.shape}")
+    _check_same_dtype("scaled_dot_product_attention", query, key, value)
+    lead = query.shape[:-2]
+    L, E = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[:-2] != lead or value.shape[:-2] != lead or key.shape[-1] != E or value.shape[-2] != S:
+        raise ValueError(f"scaled_dot_product_attention: shapes query {query.shape}, key {key.shape}, value "
+                         f"{value.shape} do not fit (..., L, E), (..., S, E), (..., S, Ev)")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
+    if dropout_p:
+        raise NotImplementedError("scaled_dot_product_attention: dropout_p > 0 is not implemented")
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    batch = 1
+    for s in lead:
+        batch *= s
+    mask = None
+    if attn_mask is not None:
+        mask = _additive_mask(attn_mask, lead + (L, S), query)
+        mask = mask.reshape(-1, L, S) if mask.ndim > 2 else mask
+    q, k, v = (t.reshape(batch, t.shape[-2], t.shape[-1]) for t in (query, key, value))
+    out = attention.ScaledDotProductAttention.apply(q, k, v, scale=scale, causal=bool(is_causal), mask=mask)
+    return out.reshape(lead + (L, value.shape[-1]))
+
+
+def _additive_mask(attn_mask, full_shape, like):
+    """A bool mask (True = attend) or a float mask, as an additive float array broadcast to full_shape."""
+    from ..broadcast import broadcast_shape
+    if broadcast_shape("scaled_dot_product_attention (attn_mask)", attn_mask.shape, full_shape) != full_shape:
+        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {attn_mask.shape} does not broadcast to "
+                         f"{full_shape}")
+    xp = like._backend.xp
+    m = attn_mask.data
+    if m.dtype.kind == "b":
+        m = xp.where(m, 0.0, -xp.inf)
+    m = m.astype(like.data.dtype)
+    if m.ndim > 2 and m.shape != full_shape:
+        m = xp.broadcast_to(m, full_shape)
+    elif m.ndim <= 2:
+        m = xp.broadcast_to(m, full_shape[-2:])
+    return xp.ascontiguousarray(m)
+
+
+def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One LSTM step (PyTorch gate order i, f, g, o) -> (h', c')."""
+    gates = linear(input, weight_ih, bias_ih) + linear(hx, weight_hh, bias_hh)
+    hc = lstm.LSTMCell.apply(gates, cx)
+    hidden = cx.shape[-1]
+    return hc[..., :hidden], hc[..., hidden:]

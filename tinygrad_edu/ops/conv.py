@@ -1,0 +1,51 @@
+"""2-D convolution as im2col + one matrix product.
+
+im2col copies every receptive field of the (padded) input into a column, so the
+convolution becomes  out = W_flat @ cols,  with W_flat (out_channels, C*kh*kw) and
+cols (N, C*kh*kw, OH*OW). Groups split the channels into independent convolutions.
+"""
+from ..autograd import Function
+
+
+class Conv2d(Function):
+    """y = W * x + b (cross-correlation, NCHW, weight (O, C/groups, kh, kw)).
+
+    Backward:
+        dW    = sum over the batch of  dy_flat @ cols^T
+        dcols = W_flat^T @ dy_flat,  then  dx = col2im(dcols)  (the adjoint of im2col)
+        db    = sum of dy over batch and space
+    """
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+        b = self.backend
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        geometry = ((kh, kw), stride, padding, dilation)
+        cols = b.im2col(x, *geometry)                                   # (N, C*kh*kw, L)
+        length = cols.shape[-1]
+        cols = cols.reshape(n, groups, cg * kh * kw, length)
+        w_flat = weight.reshape(groups, o // groups, cg * kh * kw)
+        y = b.matmul(w_flat, cols)                                      # (N, G, O/G, L)
+        oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        y = y.reshape(n, o, oh, length // oh)
+        if bias is not None:
+            y += bias.reshape(1, o, 1, 1)
+        self.save_for_backward(cols, weight)
+        self.x_shape, self.geometry, self.groups, self.has_bias = x.shape, geometry, groups, bias is not None
+        return y
+
+    def backward(self, g):
+        cols, weight = self.saved
+        b, xp = self.backend, self.xp
+        n, o = g.shape[:2]
+        groups = self.groups
+        g_flat = g.reshape(n, groups, o // groups, -1)                   # (N, G, O/G, L)
+        dx = dw = db = None
+        if self.needs_input_grad[0]:
+            w_flat = weight.reshape(groups, o // groups, -1)
+            dcols = b.matmul(xp.swapaxes(w_flat, -1, -2), g_flat)       # (N, G, C/G*kh*kw, L)
+            dx = b.col2im(dcols.reshape(n, -1, dcols.shape[-1]), self.x_shape, *self.geometry)
+        if self.needs_input_grad[1]:
+            dw = b.matmul(g_flat, xp.swapaxes(cols, -1, -2)).sum(axis=0).reshape(weight.shape)
+        if self.has_bias and self.needs_input_grad[2]:
+            db = g.sum(axis=(0, 2, 3))
+        return (dx, dw, db) if self.has_bias else (dx, dw)

@@ -1,0 +1,46 @@
+"""Loss functions whose forward and backward are fused for speed and stability."""
+from ..autograd import Function
+
+
+class CrossEntropy(Function):
+    """Per-row loss_n = -(1-eps) log p_{n,t_n} - (eps/C) sum_c log p_{n,c},  p = softmax(logits_n).
+
+    The gradient is computed in the same pass as the loss (backend.cross_entropy):
+        dlogits_n = dloss_n * (p_n - (1-eps) onehot(t_n) - eps/C),  and 0 for ignored rows.
+    `target` (int64) gets no gradient.
+    """
+    def forward(self, logits, target, ignore_index=-100, label_smoothing=0.0):
+        loss, dlogits = self.backend.cross_entropy(logits, target, ignore_index, label_smoothing)
+        self.save_for_backward(dlogits)
+        return loss
+
+    def backward(self, g):
+        dlogits, = self.saved
+        return dlogits * g[:, None], None
+
+
+class BCEWithLogits(Function):
+    """loss = -w [pw t log s(x) + (1 - t) log(1 - s(x))], s the sigmoid, written stably as
+        loss = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)],  softplus(z) = log(1 + e^z);
+    dx = dloss * w [(1 - t) - (1 + (pw - 1) t) s(-x)],  dt = dloss * w [-x - (pw - 1) softplus(-x)].
+    """
+    def forward(self, x, t, pos_weight=None):
+        xp = self.xp
+        softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        coef = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
+        self.save_for_backward(x, t, softplus_neg)
+        self.pos_weight = pos_weight
+        return (1 - t) * x + coef * softplus_neg
+
+    def backward(self, g):
+        x, t, softplus_neg = self.saved
+        xp = self.xp
+        pw = self.pos_weight
+        coef = 1 if pw is None else 1 + (pw - 1) * t
+        e = xp.exp(-xp.abs(x))
+        sig_neg = xp.where(x >= 0, e / (1 + e), 1 / (1 + e))  # sigmoid(-x)
+        dx = g * ((1 - t) - coef * sig_neg)
+        dt = None
+        if self.needs_input_grad[1]:
+            dt = g * (-x - (0 if pw is None else (pw - 1) * softplus_neg))
+        return dx, dt

@@ -1,0 +1,81 @@
+"""Layer and batch normalisation, each one fused node.
+
+Both compute  xhat = (x - mean) / sqrt(var + eps)  over some axes (the last dims for
+LayerNorm, all but the channel dim for BatchNorm), then  y = xhat * weight + bias.
+With m the number of elements averaged over and dxhat = dy * weight:
+    dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+    dweight = sum(dy * xhat),  dbias = sum(dy)   (over the normalised-over axes)
+"""
+from ..autograd import Function
+
+
+def _normalize(xp, x, axes, eps):
+    """xhat and 1/std over `axes` (biased variance, as both layers use when normalising)."""
+    centred = x - x.mean(axis=axes, keepdims=True)
+    rstd = 1 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
+    return centred * rstd, rstd
+
+
+def _normalize_backward(dxhat, xhat, rstd, axes):
+    return (dxhat - dxhat.mean(axis=axes, keepdims=True)
+            - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)) * rstd
+
+
+class LayerNorm(Function):
+    """Normalise over the last `ndim` axes; weight and bias have those axes' shape (or are absent).
+
+    Inputs are (x), (x, weight) or (x, weight, bias): a bias comes with a weight.
+    """
+    def forward(self, x, weight=None, bias=None, ndim=1, eps=1e-5):
+        axes = tuple(range(x.ndim - ndim, x.ndim))
+        xhat, rstd = _normalize(self.xp, x, axes, eps)
+        self.axes, self.has_weight, self.has_bias = axes, weight is not None, bias is not None
+        self.save_for_backward(xhat, rstd, weight)
+        y = xhat
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y
+
+    def backward(self, g):
+        xhat, rstd, weight = self.saved
+        batch_axes = tuple(range(g.ndim - len(self.axes)))
+        dxhat = g if weight is None else g * weight
+        grads = [_normalize_backward(dxhat, xhat, rstd, self.axes) if self.needs_input_grad[0] else None]
+        if self.has_weight:
+            grads.append((g * xhat).sum(axis=batch_axes) if self.needs_input_grad[1] else None)
+        if self.has_bias:
+            grads.append(g.sum(axis=batch_axes) if self.needs_input_grad[2] else None)
+        return tuple(grads)
+
+
+class BatchNormTrain(Function):
+    """Training-mode batch norm: each channel (axis 1) normalised by this batch's statistics.
+
+    `mean` and `var` (biased, shaped (1, C, 1, ...)) are computed by the caller, which
+    also uses them for the running statistics.
+    """
+    def forward(self, x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        rstd = 1 / self.xp.sqrt(var + eps)
+        xhat = (x - mean) * rstd
+        self.axes, self.shape, self.has_weight, self.has_bias = axes, shape, weight is not None, bias is not None
+        self.save_for_backward(xhat, rstd, weight)
+        y = xhat
+        if weight is not None:
+            y = y * weight.reshape(shape)
+        if bias is not None:
+            y = y + bias.reshape(shape)
+        return y
+
+    def backward(self, g):
+        xhat, rstd, weight = self.saved
+        dxhat = g if weight is None else g * weight.reshape(self.shape)
+        grads = [_normalize_backward(dxhat, xhat, rstd, self.axes) if self.needs_input_grad[0] else None]
+        if self.has_weight:
+            grads.append((g * xhat).sum(axis=self.axes) if self.needs_input_grad[1] else None)
+        if self.has_bias:
+            grads.append(g.sum(axis=self.axes) if self.needs_input_grad[-1] else None)
+        return tuple(grads)
