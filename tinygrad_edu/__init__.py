@@ -13,11 +13,14 @@ from .factories import (arange, eye, full, full_like, linspace, ones, ones_like,
                         randn_like, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, cat, stack, where
 
 tensor = Tensor
 float = float32  # noqa: A001
 double = float64
 long = int64
+
+from . import data, nn, optim  # noqa: E402  (after Tensor: they are built from it)
 
 __version__ = "0.1.0"

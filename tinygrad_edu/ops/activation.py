@@ -19,7 +19,7 @@ class GELU(Function):
         xp = self.xp
         self.approximate = approximate
         if approximate == "tanh":
-            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
             self.save_for_backward(x, t)
             return 0.5 * x * (1 + t)
         cdf = 0.5 * (1 + self.backend.erf(x * _INV_SQRT_2))
