@@ -95,6 +95,8 @@ class Function:
         ctx = cls()
         ctx.backend = backend
         out = ctx.forward(*[t.data for t in tensors], **params)
+        if not out.ndim and type(out) is not backend.array_type:  # numpy turns 0-d results into scalars
+            out = backend.xp.asarray(out)
         if _grad_enabled:
             needs = tuple([t._requires_grad for t in tensors])
             if True in needs:
@@ -170,6 +172,6 @@ def _accumulate_leaf(t, g):
     """Add g into t.grad. The first gradient is copied: backward results may be views or shared between
     inputs (Add returns the same array for both), and .grad must be the leaf's own array."""
     if t.grad is None:
-        t.grad = Tensor._wrap(g.astype(t.data.dtype, copy=True), t._backend, False, None)
+        t.grad = Tensor._wrap(t._backend.xp.array(g, dtype=t.data.dtype), t._backend, False, None)
     else:
-        t.grad = Tensor._wrap((t.grad.data + g).astype(t.data.dtype, copy=False), t._backend, False, None)
+        t.grad = Tensor._wrap(t._backend.xp.asarray(t.grad.data + g, dtype=t.data.dtype), t._backend, False, None)

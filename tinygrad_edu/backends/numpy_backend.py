@@ -12,6 +12,7 @@ from numpy.lib.stride_tricks import as_strided
 class NumpyBackend:
     name = "cpu"
     xp = np
+    array_type = np.ndarray
 
     def asarray(self, data, dtype=None):
         if hasattr(data, "get") and not isinstance(data, np.ndarray):  # a CuPy array: copy to the host

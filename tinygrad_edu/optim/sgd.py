@@ -1,0 +1,60 @@
+"""Stochastic gradient descent, with momentum, dampening, weight decay and Nesterov momentum."""
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, PyTorch's update rule exactly.
+
+    For each parameter p with gradient g, at step t (t = 1, 2, ...):
+
+        g   <- g + weight_decay * p                        (L2 penalty, if weight_decay != 0)
+        b_1  = g                                           (momentum buffer: the first step copies g,
+        b_t  = momentum * b_{t-1} + (1 - dampening) * g     no dampening applied to it)
+        d    = g + momentum * b_t    if nesterov
+               b_t                   otherwise              (just g when momentum == 0)
+        p   <- p - lr * d
+
+    Nesterov momentum needs momentum > 0 and dampening == 0.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if not lr >= 0.0:
+            raise ValueError(f"SGD: invalid learning rate lr={lr}; it must be >= 0")
+        if not momentum >= 0.0:
+            raise ValueError(f"SGD: invalid momentum={momentum}; it must be >= 0")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"SGD: invalid weight_decay={weight_decay}; it must be >= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: Nesterov momentum requires a momentum > 0 and zero dampening, got "
+                             f"momentum={momentum}, dampening={dampening}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _check_options(self, group):
+        super()._check_options(group)
+        if not group["momentum"] >= 0.0:
+            raise ValueError(f"SGD: invalid momentum={group['momentum']} in a parameter group; it must be >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening "
+                             "(in a parameter group)")
+
+    def step(self, closure=None):
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            for p in self._params_with_grad(group):
+                d = p.grad.data                     # never written to: it may be shared
+                if weight_decay != 0:
+                    d = d + weight_decay * p.data
+                if momentum != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:                 # first step: the buffer starts as the gradient itself
+                        buf = state["momentum_buffer"] = p._like(p._backend.xp.copy(d))
+                    else:
+                        buf.data *= momentum
+                        buf.data += (1 - dampening) * d
+                    d = d + momentum * buf.data if nesterov else buf.data
+                p.data -= lr * d
+        return loss
