@@ -21,5 +21,5 @@ def make_cuda_backend():
     reason = cuda_unavailable_reason()
     if reason is not None:
         raise RuntimeError(f"device 'cuda' is not available: {reason}")
-    from .cupy_backend import CupyBackend
-    return CupyBackend()
+    from .cupy_backend import CudaBackend
+    return CudaBackend()

@@ -11,7 +11,7 @@ class Add(Function):
     """z = a + b;  da = dz,  db = dz  (each summed back to its input's shape)."""
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a + b
+        return self.backend.add(a, b)
 
     def backward(self, g):
         sa, sb = self.shapes
@@ -22,7 +22,7 @@ class Sub(Function):
     """z = a - b;  da = dz,  db = -dz."""
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a - b
+        return self.backend.sub(a, b)
 
     def backward(self, g):
         sa, sb = self.shapes
@@ -33,7 +33,7 @@ class Mul(Function):
     """z = a * b;  da = dz * b,  db = dz * a."""
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a * b
+        return self.backend.mul(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -45,7 +45,7 @@ class Mul(Function):
 class Div(Function):
     """z = a / b;  da = dz / b,  db = -dz * a / b^2 = -dz * z / b."""
     def forward(self, a, b):
-        z = a / b
+        z = self.backend.div(a, b)
         self.save_for_backward(a, b, z)
         return z
 
@@ -59,7 +59,7 @@ class Div(Function):
 class Pow(Function):
     """z = a ** b;  da = dz * b * a^(b-1),  db = dz * z * ln(a)."""
     def forward(self, a, b):
-        z = a ** b
+        z = self.backend.pow(a, b)
         self.save_for_backward(a, b, z)
         return z
 
@@ -76,7 +76,7 @@ class Maximum(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return getattr(self.xp, self.pick)(a, b)
+        return getattr(self.backend, self.pick)(a, b)
 
     def backward(self, g):
         a, b = self.saved

@@ -22,7 +22,7 @@ class CrossEntropy(Function):
 class BCEWithLogits(Function):
     """loss = -w [pw t log s(x) + (1 - t) log(1 - s(x))], s the sigmoid, written stably as
         loss = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)],  softplus(z) = log(1 + e^z);
-    dx = dloss * w [(1 - t) - (1 + (pw - 1) t) s(-x)],  dt = dloss * w [-x - (pw - 1) softplus(-x)].
+    dx = dloss * w [(1 - t) - (1 + (pw - 1) t) s(-x)],  dt = dloss * w [-x + (pw - 1) softplus(-x)].
     """
     def forward(self, x, t, pos_weight=None):
         xp = self.xp
@@ -42,5 +42,5 @@ class BCEWithLogits(Function):
         dx = g * ((1 - t) - coef * sig_neg)
         dt = None
         if self.needs_input_grad[1]:
-            dt = g * (-x - (0 if pw is None else (pw - 1) * softplus_neg))
+            dt = g * (-x + (0 if pw is None else (pw - 1) * softplus_neg))
         return dx, dt

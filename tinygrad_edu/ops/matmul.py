@@ -17,10 +17,10 @@ class MatMul(Function):
         a, b = self.saved
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:  # the column axis first: for 1-D @ 1-D, g is 0-d and becomes (1,) then (1, 1)
+            g = self.xp.expand_dims(g, -1)
         if a.ndim == 1:
             g = self.xp.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = self.xp.expand_dims(g, -1)
         da = db = None
         if self.needs_input_grad[0]:
             da = unbroadcast(self.backend.matmul(g, self.xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)

@@ -22,7 +22,7 @@ class Sum(Function):
     """y = sum of x over axis;  dx = dy broadcast back over the summed axes."""
     def forward(self, x, axis=None, keepdim=False):
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
-        return x.sum(axis=axis, keepdims=keepdim)
+        return self.backend.sum(x, axis, keepdim)
 
     def backward(self, g):
         return self.xp.broadcast_to(_keep(g, self.shape, self.axis, self.keepdim), self.shape)
@@ -33,7 +33,7 @@ class Max(Function):
     reduce = "max"
 
     def forward(self, x, axis=None, keepdim=False):
-        y = getattr(x, self.reduce)(axis=axis, keepdims=keepdim)
+        y = getattr(self.backend, self.reduce)(x, axis, keepdim)
         self.axis, self.keepdim = axis, keepdim
         self.save_for_backward(x, y)
         return y
