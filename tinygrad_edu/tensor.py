@@ -450,10 +450,11 @@ class Tensor:
                                       axis=normalize_dims("logsumexp", dim, self.shape), keepdim=keepdim)
 
     def softmax(self, dim):
-        return (self - self.logsumexp(dim, keepdim=True)).exp()
+        """e^x / sum(e^x) over dim, as exp(x - logsumexp(x)); a bad dim is reported as softmax's."""
+        return (self - self.logsumexp(normalize_dims("softmax", dim, self.shape), keepdim=True)).exp()
 
     def log_softmax(self, dim):
-        return self - self.logsumexp(dim, keepdim=True)
+        return self - self.logsumexp(normalize_dims("log_softmax", dim, self.shape), keepdim=True)
 
     # ---- shape -----------------------------------------------------------------------------
     def reshape(self, *shape):

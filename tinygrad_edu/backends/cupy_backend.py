@@ -57,12 +57,12 @@ class CudaBackend(NumpyBackend):
 
     # ---- moving data -----------------------------------------------------------------------
     def asarray(self, data, dtype=None):
-        if not self.on_gpu:
-            return NumpyBackend.asarray(self, data, dtype)
+        if not self.on_gpu:  # simulated: a host-to-device copy never shares memory with its source
+            return NumpyBackend.asarray(self, data, dtype).copy()
         return self.xp.asarray(data, dtype=dtype)
 
     def to_numpy(self, array):
-        return self.xp.asnumpy(array) if self.on_gpu else array
+        return self.xp.asnumpy(array) if self.on_gpu else array.copy()  # device-to-host: a copy, as on a GPU
 
     def index_add(self, target, index, values):
         if not self.on_gpu:

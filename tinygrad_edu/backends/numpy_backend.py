@@ -138,13 +138,19 @@ class NumpyBackend:
 
     # ---- recurrent cell --------------------------------------------------------------------
     def lstm_cell_forward(self, gates, c_prev):
-        """gates (B, 4H) pre-activations in PyTorch's order i, f, g, o -> h, c, activated gates."""
+        """gates (B, 4H) pre-activations in PyTorch's order i, f, g, o -> h, c, activated gates.
+
+        All four activations in one pass: sigmoid(z) = (1 + tanh(z/2)) / 2, so
+        acts = tanh(gates * s) * a + b with (s, a, b) = (1/2, 1/2, 1/2) for i, f, o and (1, 1, 0) for g.
+        """
         xp = self.xp
         hidden = c_prev.shape[1]
-        acts = xp.empty_like(gates)
-        acts[:, :2 * hidden] = _sigmoid(xp, gates[:, :2 * hidden])
-        acts[:, 2 * hidden:3 * hidden] = xp.tanh(gates[:, 2 * hidden:3 * hidden])
-        acts[:, 3 * hidden:] = _sigmoid(xp, gates[:, 3 * hidden:])
+        s = xp.full(4 * hidden, 0.5, dtype=gates.dtype)
+        s[2 * hidden:3 * hidden] = 1
+        b = 1 - s                                           # 1/2 for the sigmoid gates, 0 for g
+        acts = xp.tanh(gates * s)
+        acts *= s
+        acts += b
         i, f, g, o = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
         c = f * c_prev + i * g
         h = o * xp.tanh(c)
@@ -194,9 +200,11 @@ class NumpyBackend:
 
 
 def _sigmoid(xp, x):
-    """1 / (1 + e^-x) from e^-|x|, so neither branch overflows."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2: the same function, and it cannot overflow."""
+    y = xp.tanh(x * x.dtype.type(0.5))
+    y += 1
+    y *= 0.5
+    return y
 
 
 def _attention_scores(xp, q, k, scale, causal, mask):

@@ -179,12 +179,12 @@ def _class_dim_last(op, input, target):
     return input.reshape(-1, c), target.reshape(-1)
 
 
-def _check_targets(op, target, c, ignore_index):
+def _check_targets(op, target, c, ignore_index, input_shape):
     t = target.numpy()
     bad = (t != ignore_index) & ((t < 0) | (t >= c))
     if bad.any():
         raise IndexError(f"{op}: target value {int(t[bad][0])} is out of range for {c} classes "
-                         f"(ignore_index={ignore_index})")
+                         f"(input of shape {input_shape}, ignore_index={ignore_index})")
 
 
 def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -197,7 +197,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     out_shape = target.shape if isinstance(target, Tensor) else None
     logits, flat_target = _class_dim_last("cross_entropy", input, target)
-    _check_targets("cross_entropy", flat_target, logits.shape[1], ignore_index)
+    _check_targets("cross_entropy", flat_target, logits.shape[1], ignore_index, input.shape)
     per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
                                        label_smoothing=float(label_smoothing))
     if reduction == "mean":
@@ -213,7 +213,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     _check_float("nll_loss", "input", input)
     out_shape = target.shape if isinstance(target, Tensor) else None
     log_probs, flat_target = _class_dim_last("nll_loss", input, target)
-    _check_targets("nll_loss", flat_target, log_probs.shape[1], ignore_index)
+    _check_targets("nll_loss", flat_target, log_probs.shape[1], ignore_index, input.shape)
     xp = input._backend.xp
     valid = flat_target.data != ignore_index
     rows = Tensor._wrap(xp.arange(log_probs.shape[0]), input._backend, False, None)
@@ -343,8 +343,9 @@ def embedding(input, weight):
     if input.numel():
         lo, hi = int(input.data.min()), int(input.data.max())
         if lo < 0 or hi >= weight.shape[0]:
-            raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} is out of range for "
-                             f"{weight.shape[0]} embeddings")
+            raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} (in indices of shape "
+                             f"{input.shape}) is out of range for {weight.shape[0]} embeddings (weight of shape "
+                             f"{weight.shape})")
     return embedding_ops.Embedding.apply(weight, input)
 
 
