@@ -1,0 +1,262 @@
+"""Shared tool behaviour for the lesson scripts (nothing here is deep learning).
+
+Every lesson does
+
+    import common
+    args = common.parse_args(__file__, __doc__, epochs=15, quick_epochs=2)
+
+and gets the same command line:
+
+    --quick          tiny, fast settings (what CI runs); the lesson still runs end to end
+    --epochs N       (or --steps N) how long to train; --quick picks a small default
+    --seed N         the seed for tg.manual_seed (default 0)
+    --out DIR        where plots, samples and checkpoints go (default lessons/out/<lesson name>)
+    --device D       "cpu" (default) or "cuda" where the lesson trains a model
+
+and four helpers:
+
+    Progress         a dependency-free progress bar for long loops (step, loss, rate, ETA)
+    save_plot        save a matplotlib figure as PNG (skipped, with one line, without matplotlib)
+    plot_curves      loss curves              (built on save_plot)
+    plot_images      a grid of small images   (built on save_plot)
+    summary          the final "what you learned" box
+"""
+import argparse
+import math
+import os
+import pathlib
+import sys
+import time
+
+LESSONS_DIR = pathlib.Path(__file__).resolve().parent
+_START = time.perf_counter()
+
+
+# ---- the command line ------------------------------------------------------------------------
+def parse_args(lesson_file, doc, *, epochs=None, quick_epochs=None, steps=None, quick_steps=None,
+               device=False, extra=None, argv=None):
+    """Parse the lesson's command line; returns an argparse Namespace.
+
+    `epochs`/`steps` are the full-run defaults and `quick_epochs`/`quick_steps` the --quick ones
+    (an explicit --epochs/--steps always wins). `device=True` adds --device. `extra(parser)` may
+    add lesson-specific options. The out folder is created; `args.out` is a pathlib.Path and
+    `args.name` the lesson's name (the file name without .py).
+    """
+    name = pathlib.Path(lesson_file).stem
+    first_paragraph = (doc or name).strip().split("\n\n")[0]
+    parser = argparse.ArgumentParser(prog=f"python lessons/{name}.py", description=first_paragraph,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny, fast settings (used by CI)")
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, default=None,
+                            help=f"passes over the training set (default {epochs}, --quick {quick_epochs})")
+    if steps is not None:
+        parser.add_argument("--steps", type=int, default=None,
+                            help=f"optimizer steps (default {steps}, --quick {quick_steps})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help=f"output folder (default lessons/out/{name})")
+    if device:
+        parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                            help="where to train (default cpu; cuda needs an NVIDIA GPU and CuPy)")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+
+    if epochs is not None and args.epochs is None:
+        args.epochs = quick_epochs if args.quick else epochs
+    if steps is not None and args.steps is None:
+        args.steps = quick_steps if args.quick else steps
+    for what in ("epochs", "steps"):
+        if getattr(args, what, 1) is not None and getattr(args, what, 1) < 1:
+            parser.error(f"--{what} must be at least 1")
+    if device and args.device == "cuda":
+        import tinygrad_edu as tg
+        if not tg.cuda.is_available():
+            parser.error(f"--device cuda: {tg.cuda.unavailable_reason()}")
+    args.name = name
+    args.out = (args.out or LESSONS_DIR / "out" / name).resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    mode = "quick" if args.quick else "full"
+    settings = ", ".join(f"{k}={getattr(args, k)}" for k in ("epochs", "steps", "seed", "device") if hasattr(args, k))
+    print(f"== {name} ({mode} run: {settings}); outputs in {_show_path(args.out)}")
+    return args
+
+
+def _show_path(path):
+    try:
+        return str(pathlib.Path(path).resolve().relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ---- a progress bar --------------------------------------------------------------------------
+def _format_seconds(s):
+    if not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+    """A one-line progress bar on stderr, with no dependencies.
+
+        bar = Progress(total=steps, desc="train")
+        for step in range(steps):
+            ...
+            bar.update(loss=loss.item())
+        bar.close()
+
+    On a terminal the line is redrawn at most 10 times a second:
+
+        train  340/1000 [=======>..........]  loss 1.8731 | 12.3 it/s | ETA 0:53
+
+    When stderr is not a terminal (CI, a log file) nothing is drawn until `close()`,
+    which prints one final line with the totals. `unit` names what one update counts.
+    """
+
+    def __init__(self, total, desc="", unit="it", width=24, stream=None):
+        self.total, self.desc, self.unit, self.width = int(total), desc, unit, width
+        self.stream = stream or sys.stderr
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.n = 0
+        self.metrics = {}
+        self.start = time.perf_counter()
+        self._last_draw = 0.0
+        self._closed = False
+
+    def update(self, n=1, **metrics):
+        """Count `n` more steps; keyword arguments (loss=...) are shown beside the bar."""
+        self.n += n
+        self.metrics.update(metrics)
+        now = time.perf_counter()
+        if self.live and (now - self._last_draw >= 0.1 or self.n >= self.total):
+            self._last_draw = now
+            self.stream.write("\r" + self._line(now) + "\033[K")
+            self.stream.flush()
+
+    def _line(self, now):
+        elapsed = now - self.start
+        rate = self.n / elapsed if elapsed > 0 else float("nan")
+        frac = min(self.n / self.total, 1.0) if self.total else 1.0
+        filled = int(frac * self.width)
+        bar = "=" * filled + (">" if filled < self.width else "") + "." * max(self.width - filled - 1, 0)
+        shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
+        eta = (self.total - self.n) / rate if rate and rate > 0 else float("nan")
+        digits = len(str(self.total))
+        return (f"{self.desc} {self.n:>{digits}}/{self.total} [{bar}]  {shown} | {rate:.1f} {self.unit}/s | "
+                f"{'ETA ' + _format_seconds(eta) if self.n < self.total else 'took ' + _format_seconds(elapsed)}")
+
+    def close(self):
+        """Finish the bar: one final line (on a terminal it replaces the live one)."""
+        if self._closed:
+            return
+        self._closed = True
+        line = self._line(time.perf_counter())
+        self.stream.write(("\r" + line + "\033[K\n") if self.live else (line + "\n"))
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+# ---- plots -----------------------------------------------------------------------------------
+def save_plot(path, draw, figsize=(6, 4)):
+    """Save a figure drawn by `draw(fig)` as a PNG at `path`; returns the path, or None if skipped.
+
+    Uses matplotlib's object-oriented API (a `Figure` and the Agg canvas) and never pyplot,
+    so it works without a display and never opens a window. Without matplotlib it prints one
+    line saying the plot was skipped and how to install it, and the lesson carries on.
+    """
+    path = pathlib.Path(path)
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"plot skipped: {path.name} needs matplotlib, which is not installed "
+              f"(pip install -e \".[lessons]\" or pip install matplotlib)")
+        return None
+    fig = Figure(figsize=figsize, dpi=100)
+    draw(fig)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    print(f"saved {_show_path(path)}")
+    return path
+
+
+def smooth(values, k=20):
+    """A running mean over the last k values, so a noisy per-step loss curve shows its trend."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= k:
+            total -= values[i - k]
+        out.append(total / min(i + 1, k))
+    return out
+
+
+def plot_curves(path, curves, title="", xlabel="step", ylabel="loss", logy=False):
+    """Line plot of named curves: `curves` maps a label to a list of y values or a pair (xs, ys)."""
+    def draw(fig):
+        ax = fig.add_subplot()
+        for label, curve in curves.items():
+            xs, ys = curve if isinstance(curve, tuple) else (range(1, len(curve) + 1), curve)
+            ax.plot(list(xs), list(ys), label=label)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        if len(curves) > 1:
+            ax.legend()
+    return save_plot(path, draw)
+
+
+def plot_images(path, images, titles, colors=None, cols=8, title=""):
+    """A grid of grey images (each a 2-D numpy array) with a small title under each."""
+    rows = math.ceil(len(images) / cols)
+
+    def draw(fig):
+        for i, (image, label) in enumerate(zip(images, titles)):
+            ax = fig.add_subplot(rows, cols, i + 1)
+            ax.imshow(image, cmap="gray_r", interpolation="nearest")
+            ax.set_title(label, fontsize=8, color=(colors[i] if colors else "black"))
+            ax.axis("off")
+        if title:
+            fig.suptitle(title)
+    return save_plot(path, draw, figsize=(1.2 * cols, 1.4 * rows + 0.4))
+
+
+# ---- the end of a lesson ---------------------------------------------------------------------
+def summary(name, learned, results=None):
+    """Print the final box: what the lesson measured (`results`, name -> value) and what it taught.
+
+    Results are printed one per line as `name: value`, so scripts (and tests) can read them.
+    """
+    width = 78
+    print("\n" + "=" * width)
+    print(f"{name}: finished in {time.perf_counter() - _START:.1f} s")
+    for key, value in (results or {}).items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    print("-" * width)
+    print("What you learned:")
+    for point in learned:
+        words, line, lines = point.split(), "", []
+        for word in words:
+            if len(line) + len(word) + 1 > width - 4:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+        print("  * " + "\n    ".join(lines))
+    print("=" * width)
+
+
+def env_flag(name):
+    """True when the environment variable `name` is set to something other than '', '0' or 'false'."""
+    return os.environ.get(name, "").lower() not in ("", "0", "false")
