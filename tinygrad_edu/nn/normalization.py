@@ -6,7 +6,10 @@ from .parameter import Parameter
 
 
 class _BatchNorm(Module):
-    """Normalise each channel; running mean/var (buffers) are used in eval mode."""
+    """Normalise each channel; running mean/var (buffers) are used in eval mode.
+
+    momentum=None averages all batches seen so far (counted in num_batches_tracked), like PyTorch.
+    """
     expected_ndim = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
@@ -18,16 +21,22 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", factories.zeros(num_features))
             self.register_buffer("running_var", factories.ones(num_features))
+            self.register_buffer("num_batches_tracked", factories.zeros((), dtype="int64"))
         else:
-            self.running_mean = self.running_var = None
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
         if x.ndim not in self.expected_ndim:
             raise ValueError(f"{type(self).__name__}: expected a {' or '.join(map(str, self.expected_ndim))}-D "
                              f"input, got shape {x.shape}")
         use_batch_stats = self.training or not self.track_running_stats
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if momentum is None:  # a cumulative moving average, as in PyTorch
+                momentum = 1.0 / int(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=use_batch_stats, momentum=self.momentum, eps=self.eps)
+                            training=use_batch_stats, momentum=momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
