@@ -6,9 +6,12 @@
 * Hypothesis profiles: "dev" (default) and "ci" (derandomised); both have no
   deadline and a bounded number of examples so the suite is fast and repeatable.
 * The offline data folder ../shared/data is used when TINYGRAD_EDU_DATA is unset.
+* `simulated_cuda`: device "cuda" run by our kernels on numpy arrays under the simulator.
 """
+import contextlib
 import os
 import pathlib
+import sys
 
 if os.environ.get("TINYGRAD_EDU_REAL_GPU") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -17,9 +20,100 @@ _shared_data = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 if "TINYGRAD_EDU_DATA" not in os.environ and _shared_data.is_dir():
     os.environ["TINYGRAD_EDU_DATA"] = str(_shared_data)
 
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def simulated_cuda():
+    """Device "cuda" run by `CudaBackend(xp=numpy)` under Numba's CUDA simulator, for one test (yields the backend)."""
+    with simulated_cuda_device() as backend:
+        yield backend
+
+
+@contextlib.contextmanager
+def simulated_cuda_device():
+    """Install `CudaBackend(xp=numpy, use_cupy_for=(), launch=SIMULATOR_LAUNCH)` as device "cuda".
+
+    Every hot op (matmul included) runs our kernels in kernels/ with the tiny
+    SIMULATOR_LAUNCH block sizes. Thread switches every 0.1 ms make the simulator's
+    syncthreads ~5x cheaper. On exit the previous "cuda" backend (or none), the switch
+    interval and the simulator's shared-array allocation are restored.
+    """
+    import numpy
+
+    from tinygrad_edu import backends
+    from tinygrad_edu.backends.cupy_backend import SIMULATOR_LAUNCH, CudaBackend
+
+    missing = object()
+    previous = backends._backends.get("cuda", missing)
+    interval = sys.getswitchinterval()
+    backend = CudaBackend(xp=numpy, use_cupy_for=(), launch=SIMULATOR_LAUNCH)
+    backends._backends["cuda"] = backend
+    sys.setswitchinterval(1e-4)
+    restore_shared = _thread_safe_simulator_shared_arrays()
+    try:
+        yield backend
+    finally:
+        restore_shared()
+        sys.setswitchinterval(interval)
+        if previous is missing:
+            backends._backends.pop("cuda", None)
+        else:
+            backends._backends["cuda"] = previous
+
+
+def _thread_safe_simulator_shared_arrays():
+    """Make the simulator's `cuda.shared.array` allocation atomic; returns a function that undoes it.
+
+    numba-cuda's simulator (FakeCUDAShared.array) creates each shared array lazily, on a
+    launch's first block, with an unlocked get-then-set keyed by the caller's (file, line).
+    When the interpreter switches threads between the get and the set, two threads of that
+    block get different "shared" arrays and a block reduction silently misses partials
+    (seen as a wrong cross-entropy row about once in a thousand launches with the 0.1 ms
+    switch interval). Same key, same arrays, one lock; sys._getframe is also much faster
+    than the original traceback.extract_stack.
+    """
+    import threading
+
+    import numpy
+    from numba import config
+
+    if not config.ENABLE_CUDASIM:
+        return lambda: None
+    from numba.cuda.simulator import kernelapi
+
+    original = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:
+            return original(self, shape, dtype, alignment)  # errors and dynamic shared memory: no lookup by caller
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            allocated = self._allocations.get(caller)
+            if allocated is None:
+                allocated = self._allocations[caller] = numpy.empty(shape, dtype)
+        return allocated
+
+    kernelapi.FakeCUDAShared.array = array
+
+    def restore():
+        kernelapi.FakeCUDAShared.array = original
+    return restore
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _simulator_shared_arrays_are_thread_safe():
+    """Every kernel test (not only the simulated device's) gets the race-free shared-array allocation."""
+    restore = _thread_safe_simulator_shared_arrays()
+    yield
+    restore()

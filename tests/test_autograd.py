@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_edu as tg
 
-from strategies import arrays, shapes, smooth
+from strategies import arrays, shapes
 
 pytestmark = pytest.mark.autograd
 
@@ -148,6 +148,26 @@ def test_no_grad_decorator():
     assert not y.requires_grad and y.grad_fn is None
     assert tg.is_grad_enabled()
     assert (x * 2).requires_grad
+
+
+def test_grad_mode_decorators_without_parentheses():
+    @tg.no_grad
+    def double(t):
+        return t * 2
+
+    @tg.enable_grad
+    def square(t):
+        return t * t
+
+    x = leaf([1.0, 3.0])
+    assert double.__name__ == "double"
+    assert not double(x).requires_grad
+    with tg.no_grad():
+        y = square(x)
+        assert not tg.is_grad_enabled()
+    assert y.requires_grad
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 6.0])
 
 
 def test_enable_grad_inside_no_grad():

@@ -144,8 +144,9 @@ def test_named_parameters_follow_pytorch_names():
     assert names == expected
     assert [id(p) for p in net.parameters()] == [id(p) for _, p in net.named_parameters()]
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in net.parameters())
-    assert [n for n, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var"]
-    assert list(net.state_dict()) == expected[:-2] + ["bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
+    assert [n for n, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+    assert list(net.state_dict()) == expected[:-2] + ["bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+                                                      "bn.num_batches_tracked"]
 
 
 def test_shared_parameter_is_listed_once():
@@ -301,13 +302,13 @@ def test_double_and_float_keep_parameter_identity():
     assert net.double() is net
     assert [id(p) for p in net.parameters()] == [id(p) for p in params]
     assert all(p.dtype == tg.float64 and p.grad.dtype == tg.float64 for p in params)
-    assert all(b.dtype == tg.float64 for b in net.buffers())
+    assert all(b.dtype == tg.float64 for b in net.buffers() if b.dtype != tg.int64)  # counters stay int64
     for p, v in zip(params, values):
         np.testing.assert_array_equal(p.numpy(), v.astype(np.float64))
     assert net(tg.ones(4, 3, dtype=tg.float64)).dtype == tg.float64
     net.float()
     assert [id(p) for p in net.parameters()] == [id(p) for p in params]
-    assert all(p.dtype == tg.float32 and p.requires_grad for p in params)
+    assert all(b.dtype == tg.float32 for b in net.buffers() if b.dtype != tg.int64)
     assert all(b.dtype == tg.float32 for b in net.buffers())
 
 

@@ -26,9 +26,16 @@ def is_grad_enabled():
 
 
 class _GradMode:
-    """Context manager and decorator that sets whether new ops record a graph."""
+    """Context manager and decorator that sets whether new ops record a graph.
+
+    As in PyTorch, the decorator works with or without parentheses: `@tg.no_grad()` and `@tg.no_grad`.
+    """
 
     enabled = None
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)
 
     def __enter__(self):
         global _grad_enabled

@@ -243,12 +243,11 @@ class Tensor:
         """Turn (self, other) into two tensors of one dtype, checking device and broadcast shapes."""
         b = other if isinstance(other, Tensor) else self._scalar(other, op)
         a = self
+        if a._backend is not b._backend:
+            raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and {b.device}")
         if a.data.dtype != b.data.dtype:
             a, b = _promote(a, b)
         if a.data.shape != b.data.shape:
-            if a._backend is not b._backend:
-                raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and "
-                                   f"{b.device}")
             broadcast_shape(op, a.data.shape, b.data.shape)
         return a, b
 

@@ -415,11 +415,8 @@ def _additive_mask(attn_mask, full_shape, like):
     if m.dtype.kind == "b":
         m = xp.where(m, 0.0, -xp.inf)
     m = m.astype(like.data.dtype)
-    if m.ndim > 2 and m.shape != full_shape:
-        m = xp.broadcast_to(m, full_shape)
-    elif m.ndim <= 2:
-        m = xp.broadcast_to(m, full_shape[-2:])
-    return xp.ascontiguousarray(m)
+    target = full_shape if m.ndim > 2 else full_shape[-2:]
+    return xp.array(xp.broadcast_to(m, target))  # a writable, contiguous copy (kernels take plain arrays)
 
 
 def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
