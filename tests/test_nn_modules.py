@@ -308,8 +308,8 @@ def test_double_and_float_keep_parameter_identity():
     assert net(tg.ones(4, 3, dtype=tg.float64)).dtype == tg.float64
     net.float()
     assert [id(p) for p in net.parameters()] == [id(p) for p in params]
+    assert all(p.dtype == tg.float32 and p.requires_grad for p in params)
     assert all(b.dtype == tg.float32 for b in net.buffers() if b.dtype != tg.int64)
-    assert all(b.dtype == tg.float32 for b in net.buffers())
 
 
 def test_to_cpu_keeps_identity():
