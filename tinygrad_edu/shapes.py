@@ -64,3 +64,12 @@ def infer_reshape(op, old_shape, new_shape):
         raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(old_shape)} ({numel} elements) "
                          f"into shape {new_shape} ({known} elements)")
     return new_shape
+
+
+def window_slices(kernel_size, stride, out_hw):
+    """For each window offset (i, j), the strided slice of an (N, C, H, W) array that holds element
+    (i, j) of every pooling/convolution window at once, shaped (N, C, OH, OW)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel_size, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield (slice(None), slice(None), slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))

@@ -8,6 +8,8 @@ calls on `self.xp` only, so the same code also serves as the CuPy fallback.
 """
 import numpy as np
 
+from ..shapes import window_slices
+
 
 class NumpyBackend:
     name = "cpu"
@@ -136,6 +138,50 @@ class NumpyBackend:
                 padded[:, :, i * dh:i * dh + sh * oh:sh, j * dw:j * dw + sw * ow:sw] += cols[:, :, i, j]
         return padded[:, :, ph:ph + h, pw:pw + w]
 
+    # ---- activations and pooling ---------------------------------------------------------
+    def gelu_tanh(self, x):
+        """GELU's tanh approximation: y = x/2 (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)); returns (y, t)."""
+        xp = self.xp
+        t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
+        return 0.5 * x * (1 + t), t
+
+    def gelu_tanh_backward(self, x, t, g):
+        du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+
+    def max_pool2d(self, padded, kernel_size, stride, out_hw):
+        """Max over each window of an already padded input -> (y, where), `where` the int32 offset
+        i*kw + j of each window's first maximum (the element that gets the gradient).
+
+        One whole-array step per window offset (see shapes.window_slices), never per position.
+        """
+        xp = self.xp
+        windows = list(window_slices(kernel_size, stride, out_hw))
+        y = padded[windows[0]].copy()
+        for window in windows[1:]:
+            xp.maximum(y, padded[window], out=y)
+        where = xp.zeros(y.shape, dtype=xp.int32)
+        found = padded[windows[0]] == y                 # offset 0 holds the maximum
+        hit = xp.empty_like(found)
+        for k, window in enumerate(windows[1:], start=1):
+            xp.equal(padded[window], y, out=hit)
+            xp.greater(hit, found, out=hit)              # a maximum, and the window's first one
+            xp.copyto(where, k, where=hit)
+            found |= hit
+        return y, where
+
+    def max_pool2d_backward(self, g, where, padded_shape, kernel_size, stride):
+        """Each window's gradient goes to its first maximum; overlapping windows add up."""
+        xp = self.xp
+        overlapping = kernel_size[0] > stride[0] or kernel_size[1] > stride[1]
+        dx = xp.zeros(padded_shape, dtype=g.dtype)
+        for k, window in enumerate(window_slices(kernel_size, stride, g.shape[2:])):
+            if overlapping:
+                dx[window] += g * (where == k)
+            else:                                        # each input element is in one window only
+                xp.multiply(g, where == k, out=dx[window])
+        return dx
+
     # ---- recurrent cell --------------------------------------------------------------------
     def lstm_cell_forward(self, gates, c_prev):
         """gates (B, 4H) pre-activations in PyTorch's order i, f, g, o -> h, c, activated gates.
@@ -197,6 +243,9 @@ class NumpyBackend:
         dq = xp.matmul(ds, k) * scale
         dk = xp.matmul(ds.swapaxes(-1, -2), q) * scale
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
 
 
 def _sigmoid(xp, x):

@@ -3,7 +3,6 @@ import math
 
 from ..autograd import Function
 
-_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _INV_SQRT_2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
@@ -16,12 +15,11 @@ class GELU(Function):
             dx = dy * (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)),  t = tanh(u)
     """
     def forward(self, x, approximate="none"):
-        xp = self.xp
         self.approximate = approximate
         if approximate == "tanh":
-            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
+            y, t = self.backend.gelu_tanh(x)
             self.save_for_backward(x, t)
-            return 0.5 * x * (1 + t)
+            return y
         cdf = 0.5 * (1 + self.backend.erf(x * _INV_SQRT_2))
         self.save_for_backward(x, cdf)
         return x * cdf
@@ -29,9 +27,7 @@ class GELU(Function):
     def backward(self, g):
         x, saved = self.saved
         if self.approximate == "tanh":
-            t = saved
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+            return self.backend.gelu_tanh_backward(x, saved, g)
         pdf = self.xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return g * (saved + x * pdf)
 
