@@ -102,11 +102,8 @@ def main():
           f"({int(round((1 - test_acc) * len(predictions)))} of {len(predictions)} test digits wrong)")
 
     # ---- pictures --------------------------------------------------------------------------
-    per_epoch = len(loader)
-    common.plot_curves(args.out / "loss_curve.png",
-                       {"loss per batch": losses, "running mean (one epoch)": common.smooth(losses, per_epoch)},
-                       title=f"MLP on digits ({args.optimizer}); test accuracy {test_acc:.3f}",
-                       xlabel="step (batch)", ylabel="cross-entropy")
+    common.plot_loss_and_accuracy(args.out / "loss_curve.png", losses, len(loader), test_accs,
+                                  title=f"MLP on digits ({args.optimizer}); test accuracy {test_acc:.3f}")
     truth = y_test.numpy()
     wrong = np.flatnonzero(predictions != truth)
     show = np.concatenate([wrong[:8], np.setdiff1d(np.arange(len(truth)), wrong)[:24 - min(len(wrong), 8)]])

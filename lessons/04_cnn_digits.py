@@ -133,11 +133,8 @@ def main():
         "the reloaded model should predict exactly what the saved one did"
 
     # ---- pictures -----------------------------------------------------------------------------
-    per_epoch = len(loader)
-    common.plot_curves(args.out / "loss_curve.png",
-                       {"loss per batch": losses, "running mean (one epoch)": common.smooth(losses, per_epoch)},
-                       title=f"CNN on digits; test accuracy {test_acc:.3f}", xlabel="step (batch)",
-                       ylabel="cross-entropy", logy=True)
+    common.plot_loss_and_accuracy(args.out / "loss_curve.png", losses, len(loader), test_accs,
+                                  title=f"CNN on digits; test accuracy {test_acc:.3f}", logy=True)
     truth = y_test.numpy()
     wrong = np.flatnonzero(predictions != truth)
     show = np.concatenate([wrong[:8], np.setdiff1d(np.arange(len(truth)), wrong)[:24 - min(len(wrong), 8)]])

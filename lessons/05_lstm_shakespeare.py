@@ -127,7 +127,7 @@ def main():
     print("  " + repr(sample(model, tokenizer, "\n", 60, 1.0, rng, args.device)))
 
     # ---- train --------------------------------------------------------------------------------
-    losses, val_points, clipped = [], [], 0
+    losses, val_points, clipped, largest_norm = [], [], 0, 0.0
     eval_every = max(1, args.steps // 10)
     bar = common.Progress(args.steps, desc="train", unit="step")
     for step in range(1, args.steps + 1):
@@ -139,6 +139,7 @@ def main():
         # gradients together so their joint norm is at most max_norm; the direction is unchanged.
         norm = tg.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
         clipped += norm > max_norm
+        largest_norm = max(largest_norm, norm)
         optimizer.step()
         losses.append(loss.item())
         bar.update(loss=losses[-1], grad_norm=norm)
@@ -149,8 +150,9 @@ def main():
     train_loss = float(np.mean(losses[-max(1, eval_every):]))
     val_loss = val_points[-1][1]
     print(f"train loss {losses[0]:.3f} -> {train_loss:.3f} (start: ln({tokenizer.vocab_size}) = "
-          f"{math.log(tokenizer.vocab_size):.3f});  validation loss {val_loss:.3f}; "
-          f"gradients clipped in {clipped} of {args.steps} steps")
+          f"{math.log(tokenizer.vocab_size):.3f});  validation loss {val_loss:.3f}\n"
+          f"largest gradient norm {largest_norm:.2f}: clipping at {max_norm} acted in {clipped} of {args.steps} "
+          f"steps")
 
     # ---- sample -------------------------------------------------------------------------------
     text_out = sample(model, tokenizer, "ROMEO:\n", sample_length, args.temperature, rng, args.device)

@@ -15,6 +15,11 @@ The task is lesson 5's (predict the next character of tiny-shakespeare), so the 
 models can be compared directly. Unlike the LSTM, the GPT sees its whole context
 window at once, with no recurrence, so all T positions are computed in parallel.
 
+What to expect: after the full run (1,200 steps) the validation loss is about 1.8 and the
+sample has speaker names, line breaks and mostly real short words; lesson 5's LSTM gets
+lower in less time, because at this small size and short training recurrence is a strong
+prior. Transformers win as the model, the data and the context grow.
+
 Run it:
     python lessons/06_gpt_shakespeare.py             # full run: a few minutes on 2 CPU cores
     python lessons/06_gpt_shakespeare.py --steps 3000
@@ -158,7 +163,7 @@ def sample(model, tokenizer, prompt, length, temperature, rng, device, top_k=Non
 
 def main():
     args = common.parse_args(
-        __file__, __doc__, steps=1500, quick_steps=20, device=True,
+        __file__, __doc__, steps=1200, quick_steps=20, device=True,
         extra=lambda p: p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature"))
     tg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -166,7 +171,7 @@ def main():
         cfg = dict(block_size=32, dim=32, heads=2, layers=1)
         batch_size, sample_length, val_batches = 8, 120, 2
     else:
-        cfg = dict(block_size=64, dim=128, heads=4, layers=3)
+        cfg = dict(block_size=64, dim=128, heads=4, layers=2)
         batch_size, sample_length, val_batches = 32, 600, 8
 
     show_attention_check()
@@ -186,9 +191,10 @@ def main():
     # AdamW's weight decay pulls weights towards 0 (a brake on overfitting). It is meant for the
     # weight *matrices*; biases, LayerNorm gains and embeddings are usually left alone -- two
     # parameter groups with different options, in one optimizer.
-    decay = [p for name, p in model.named_parameters() if p.ndim == 2 and "tok" not in name and "pos" not in name]
-    no_decay = [p for name, p in model.named_parameters() if not (p.ndim == 2 and "tok" not in name
-                                                                    and "pos" not in name)]
+    def wants_decay(name, p):
+        return p.ndim == 2 and not name.startswith(("tok.", "pos."))   # a Linear's weight matrix
+    decay = [p for name, p in model.named_parameters() if wants_decay(name, p)]
+    no_decay = [p for name, p in model.named_parameters() if not wants_decay(name, p)]
     optimizer = tg.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                 {"params": no_decay, "weight_decay": 0.0}], lr=2e-3, betas=(0.9, 0.99))
     # The cosine schedule starts at lr and glides to lr/10 by the last step: big steps early,

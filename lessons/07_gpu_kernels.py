@@ -33,13 +33,16 @@ import numpy as np
 import common
 import tinygrad_edu as tg
 
-# ---- pick the mode BEFORE numba is imported: the simulator can only be chosen at import time -----
+# ---- pick the mode BEFORE numba.cuda is imported: it reads NUMBA_ENABLE_CUDASIM once, on import ------
 REAL_GPU = tg.cuda.is_available() and os.environ.get("NUMBA_ENABLE_CUDASIM", "0") != "1"
 if not REAL_GPU:
-    if "numba" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        raise RuntimeError("numba was imported before this lesson could switch on the CUDA simulator; "
+    if "numba.cuda" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        raise RuntimeError("numba.cuda was imported before this lesson could switch on the CUDA simulator; "
                            "run it as `NUMBA_ENABLE_CUDASIM=1 python lessons/07_gpu_kernels.py`")
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    if "numba" in sys.modules:      # tinygrad_edu's CPU code already imported numba, which read its NUMBA_*
+        import numba                # settings then; make it read them again so numba.cuda sees the change
+        numba.config.reload_config()
 
 from numba import cuda  # noqa: E402  (after the mode is chosen)
 
@@ -178,10 +181,10 @@ def _sigmoid(x):
 def kernel_demos(rng):
     """(module, launcher, what it shows, a function that runs it and returns (ours, expected))."""
     f32 = np.float32
-    x = rng.standard_normal((6, 33)).astype(f32)
+    x = rng.standard_normal((4, 20)).astype(f32)
     a, b = rng.standard_normal((20, 17)).astype(f32), rng.standard_normal((17, 12)).astype(f32)
     img = rng.standard_normal((2, 3, 6, 6)).astype(f32)
-    target = rng.integers(0, 33, size=6)
+    target = rng.integers(0, 20, size=4)
     q, k, v = (rng.standard_normal((2, 8, 4)).astype(f32) for _ in range(3))
     gates, c_prev = rng.standard_normal((3, 4 * 5)).astype(f32), rng.standard_normal((3, 5)).astype(f32)
 
@@ -197,10 +200,10 @@ def kernel_demos(rng):
 
     def cross_entropy_reference():
         logp = x - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True)) - x.max(1, keepdims=True)
-        return -logp[np.arange(6), target]
+        return -logp[np.arange(4), target]
 
     return [
-        ("elementwise", "binary", "out = a + b with broadcasting: (6, 33) + (33,)",
+        ("elementwise", "binary", "out = a + b with broadcasting: (4, 20) + (20,)",
          lambda m: (m.binary("add", dev(x), dev(x[0]), xp=xp), x + x[0])),
         ("elementwise", "unary", "tanh, one thread per element (a grid-stride loop)",
          lambda m: (m.unary("tanh", dev(x), xp=xp), np.tanh(x))),
@@ -281,7 +284,7 @@ def main():
     elif args.quick:
         n, rows, cols = 1_000, 8, 100
     else:
-        n, rows, cols = 20_000, 64, 300
+        n, rows, cols = 4_096, 32, 300
     part1(n)
     part2(rows, cols)
     ran, skipped = part3(np.random.default_rng(args.seed))

@@ -19,11 +19,11 @@ and four helpers:
     save_plot        save a matplotlib figure as PNG (skipped, with one line, without matplotlib)
     plot_curves      loss curves              (built on save_plot)
     plot_images      a grid of small images   (built on save_plot)
+    plot_loss_and_accuracy   loss per batch and test accuracy per epoch, side by side
     summary          the final "what you learned" box
 """
 import argparse
 import math
-import os
 import pathlib
 import sys
 import time
@@ -216,6 +216,28 @@ def plot_curves(path, curves, title="", xlabel="step", ylabel="loss", logy=False
     return save_plot(path, draw)
 
 
+def plot_loss_and_accuracy(path, losses, steps_per_epoch, accuracies, title="", logy=False):
+    """Two panels: the loss of every batch (with the mean loss of each epoch), and the test
+    accuracy after each epoch."""
+    def draw(fig):
+        from matplotlib.ticker import MaxNLocator   # draw() only runs when matplotlib is installed
+        ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        ax1.plot(range(1, len(losses) + 1), losses, alpha=0.5, label="loss per batch")
+        ends = list(range(steps_per_epoch, len(losses) + 1, steps_per_epoch))
+        means = [sum(losses[e - steps_per_epoch:e]) / steps_per_epoch for e in ends]
+        ax1.plot([e - steps_per_epoch / 2 for e in ends], means, "o-", label="mean loss of each epoch")
+        ax1.set(title=title, xlabel="step (batch)", ylabel="cross-entropy")
+        if logy:
+            ax1.set_yscale("log")
+        ax1.grid(alpha=0.3)
+        ax1.legend()
+        ax2.plot(range(1, len(accuracies) + 1), accuracies, "o-")
+        ax2.set(title="test accuracy after each epoch", xlabel="epoch", ylabel="accuracy")
+        ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.grid(alpha=0.3)
+    return save_plot(path, draw, figsize=(11, 4))
+
+
 def plot_images(path, images, titles, colors=None, cols=8, title=""):
     """A grid of grey images (each a 2-D numpy array) with a small title under each."""
     rows = math.ceil(len(images) / cols)
@@ -255,8 +277,3 @@ def summary(name, learned, results=None):
         lines.append(line)
         print("  * " + "\n    ".join(lines))
     print("=" * width)
-
-
-def env_flag(name):
-    """True when the environment variable `name` is set to something other than '', '0' or 'false'."""
-    return os.environ.get(name, "").lower() not in ("", "0", "false")

@@ -10,6 +10,8 @@ import numpy as np
 
 from ..shapes import window_slices
 
+_SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
+
 
 class NumpyBackend:
     name = "cpu"
@@ -140,14 +142,37 @@ class NumpyBackend:
 
     # ---- activations and pooling ---------------------------------------------------------
     def gelu_tanh(self, x):
-        """GELU's tanh approximation: y = x/2 (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)); returns (y, t)."""
+        """GELU's tanh approximation: y = x/2 (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)); returns (y, t).
+
+        Written with in-place operations: on large arrays every temporary costs a fresh allocation.
+        """
         xp = self.xp
-        t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
-        return 0.5 * x * (1 + t), t
+        t = xp.multiply(x, x, out=xp.empty_like(x))   # (out= keeps 0-d results arrays, so they can be updated in place)
+        t *= 0.044715
+        t += 1
+        t *= x
+        t *= _SQRT_2_OVER_PI
+        xp.tanh(t, out=t)
+        y = t + 1
+        y *= x
+        y *= 0.5
+        return y, t
 
     def gelu_tanh_backward(self, x, t, g):
-        du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        """dx = dy (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), in place where possible."""
+        xp = self.xp
+        du = xp.multiply(x, x, out=xp.empty_like(x))
+        du *= 3 * 0.044715 * _SQRT_2_OVER_PI
+        du += _SQRT_2_OVER_PI                 # du/dx of the tanh's argument
+        dx = xp.multiply(t, t, out=xp.empty_like(t))
+        xp.subtract(1, dx, out=dx)            # 1 - t^2
+        dx *= x
+        dx *= du
+        dx += t
+        dx += 1
+        dx *= 0.5
+        dx *= g
+        return dx
 
     def max_pool2d(self, padded, kernel_size, stride, out_hw):
         """Max over each window of an already padded input -> (y, where), `where` the int32 offset
@@ -220,32 +245,34 @@ class NumpyBackend:
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         """softmax(q k^T * scale + mask) v for q (B, L, E), k (B, S, E), v (B, S, Ev); also the rows' logsumexp."""
         xp = self.xp
-        scores = _attention_scores(xp, q, k, scale, causal, mask)
-        top = scores.max(axis=-1, keepdims=True)
-        top = xp.where(xp.isfinite(top), top, 0)
-        p = xp.exp(scores - top)
+        p = _attention_scores(xp, q, k, scale, causal, mask)
+        top = p.max(axis=-1, keepdims=True)
+        top[~xp.isfinite(top)] = 0                                   # fully masked rows stay all zero
+        p -= top
+        xp.exp(p, out=p)
         total = p.sum(axis=-1, keepdims=True)
-        with xp.errstate(divide="ignore"):
+        with np.errstate(divide="ignore"):
             lse = (xp.log(total) + top)[..., 0]
-        p /= xp.where(total > 0, total, 1)
+        total[total == 0] = 1
+        p /= total
         return xp.matmul(p, v), lse.astype(q.dtype, copy=False)
 
     def attention_backward(self, q, k, v, out, lse, dout, scale, causal=False, mask=None):
         """dq, dk, dv, recomputing the probabilities from the saved logsumexp."""
         xp = self.xp
-        scores = _attention_scores(xp, q, k, scale, causal, mask)
-        finite = xp.isfinite(lse)[..., None]
-        p = xp.where(finite, xp.exp(scores - xp.where(finite, lse[..., None], 0)), 0)
+        p = _attention_scores(xp, q, k, scale, causal, mask)
+        finite = xp.isfinite(lse)
+        p -= xp.where(finite, lse, 0)[..., None]
+        xp.exp(p, out=p)
+        p *= finite[..., None]
         dv = xp.matmul(p.swapaxes(-1, -2), dout)
-        dp = xp.matmul(dout, v.swapaxes(-1, -2))
-        d = (dout * out).sum(axis=-1, keepdims=True)
-        ds = p * (dp - d)
-        dq = xp.matmul(ds, k) * scale
-        dk = xp.matmul(ds.swapaxes(-1, -2), q) * scale
+        ds = xp.matmul(dout, v.swapaxes(-1, -2))                     # dP
+        ds -= (dout * out).sum(axis=-1, keepdims=True)
+        ds *= p                                                      # dS = P * (dP - rowsum(dO * O))
+        ds *= scale
+        dq = xp.matmul(ds, k)
+        dk = xp.matmul(ds.swapaxes(-1, -2), q)
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
-
-
-_SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
 
 
 def _sigmoid(xp, x):
@@ -257,10 +284,12 @@ def _sigmoid(xp, x):
 
 
 def _attention_scores(xp, q, k, scale, causal, mask):
-    scores = xp.matmul(q, k.swapaxes(-1, -2)) * scale
+    """q k^T * scale (+ mask), with -inf above the diagonal when causal; a fresh array, edited in place."""
+    scores = xp.matmul(q, k.swapaxes(-1, -2))
+    scores *= scale
     if mask is not None:
-        scores = scores + mask
+        scores += mask
     if causal:
         l, s = scores.shape[-2:]
-        scores = xp.where(xp.tril(xp.ones((l, s), dtype=bool)), scores, -xp.inf)
+        scores[..., ~xp.tril(xp.ones((l, s), dtype=bool))] = -xp.inf
     return scores
