@@ -175,36 +175,36 @@ class NumpyBackend:
         return dx
 
     def max_pool2d(self, padded, kernel_size, stride, out_hw):
-        """Max over each window of an already padded input -> (y, where), `where` the int32 offset
-        i*kw + j of each window's first maximum (the element that gets the gradient).
-
-        One whole-array step per window offset (see shapes.window_slices), never per position.
-        """
+        """Max over each window of an already padded input: a running maximum over the window
+        offsets (see shapes.window_slices), one whole-array step per offset."""
         xp = self.xp
         windows = list(window_slices(kernel_size, stride, out_hw))
         y = padded[windows[0]].copy()
         for window in windows[1:]:
             xp.maximum(y, padded[window], out=y)
-        where = xp.zeros(y.shape, dtype=xp.int32)
-        found = padded[windows[0]] == y                 # offset 0 holds the maximum
-        hit = xp.empty_like(found)
-        for k, window in enumerate(windows[1:], start=1):
-            xp.equal(padded[window], y, out=hit)
-            xp.greater(hit, found, out=hit)              # a maximum, and the window's first one
-            xp.copyto(where, k, where=hit)
-            found |= hit
-        return y, where
+        return y
 
-    def max_pool2d_backward(self, g, where, padded_shape, kernel_size, stride):
-        """Each window's gradient goes to its first maximum; overlapping windows add up."""
+    def max_pool2d_backward(self, g, padded, y, kernel_size, stride):
+        """Each window's gradient goes to its FIRST maximal element (as in PyTorch).
+
+        `first` holds, for every window, the offset of its first maximum: walking the
+        offsets from last to first, each one that equals the maximum overwrites it.
+        """
         xp = self.xp
-        overlapping = kernel_size[0] > stride[0] or kernel_size[1] > stride[1]
-        dx = xp.zeros(padded_shape, dtype=g.dtype)
-        for k, window in enumerate(window_slices(kernel_size, stride, g.shape[2:])):
-            if overlapping:
-                dx[window] += g * (where == k)
-            else:                                        # each input element is in one window only
-                xp.multiply(g, where == k, out=dx[window])
+        windows = list(window_slices(kernel_size, stride, g.shape[2:]))
+        first = xp.zeros(y.shape, dtype=xp.int8 if len(windows) <= 127 else xp.int32)
+        for k in range(len(windows) - 1, -1, -1):
+            first = xp.where(padded[windows[k]] == y, first.dtype.type(k), first)
+        if kernel_size[0] > stride[0] or kernel_size[1] > stride[1]:     # overlapping windows: accumulate
+            dx = xp.zeros(padded.shape, dtype=g.dtype)
+            for k, window in enumerate(windows):
+                dx[window] += g * (first == k)
+            return dx
+        tiles = stride == kernel_size and all(
+            padded.shape[2 + a] == kernel_size[a] * g.shape[2 + a] for a in (0, 1))
+        dx = (xp.empty if tiles else xp.zeros)(padded.shape, dtype=g.dtype)  # tiling windows write every element
+        for k, window in enumerate(windows):
+            xp.multiply(g, first == k, out=dx[window])
         return dx
 
     # ---- recurrent cell --------------------------------------------------------------------

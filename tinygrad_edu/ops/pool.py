@@ -29,21 +29,21 @@ def _unpad(dx, padding):
 class MaxPool2d(Function):
     """y = max over each window;  dx = dy routed to each window's first maximal element (as in PyTorch).
 
-    Padding counts as -inf, so it is never the maximum. The backend's hot op
-    `max_pool2d` returns, besides y, which element of each window was the maximum;
-    that small int32 array is all backward needs.
+    Padding counts as -inf, so it is never the maximum. Forward and backward are the
+    backend's hot ops `max_pool2d` / `max_pool2d_backward`; backward finds each
+    window's maximum again by comparing the saved input with y.
     """
     def forward(self, x, kernel_size=None, stride=None, padding=(0, 0)):
         padded = _pad(self.xp, x, padding, -self.xp.inf)
-        y, where = self.backend.max_pool2d(padded, kernel_size, stride, _out_hw(padded.shape, kernel_size, stride))
-        self.padded_shape, self.params = padded.shape, (kernel_size, stride, padding)
-        self.save_for_backward(where)
+        y = self.backend.max_pool2d(padded, kernel_size, stride, _out_hw(padded.shape, kernel_size, stride))
+        self.params = (kernel_size, stride, padding)
+        self.save_for_backward(padded, y)
         return y
 
     def backward(self, g):
-        where, = self.saved
+        padded, y = self.saved
         kernel_size, stride, padding = self.params
-        return _unpad(self.backend.max_pool2d_backward(g, where, self.padded_shape, kernel_size, stride), padding)
+        return _unpad(self.backend.max_pool2d_backward(g, padded, y, kernel_size, stride), padding)
 
 
 class AvgPool2d(Function):
