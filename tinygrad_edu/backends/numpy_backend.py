@@ -216,10 +216,9 @@ class NumpyBackend:
         """
         xp = self.xp
         hidden = c_prev.shape[1]
-        s = xp.full(4 * hidden, 0.5, dtype=gates.dtype)
-        s[2 * hidden:3 * hidden] = 1
-        b = 1 - s                                           # 1/2 for the sigmoid gates, 0 for g
-        acts = xp.tanh(gates * s)
+        s, b = _gate_scales(xp, hidden, gates.dtype)
+        acts = gates * s
+        xp.tanh(acts, out=acts)
         acts *= s
         acts += b
         i, f, g, o = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
@@ -290,6 +289,27 @@ def _attention_scores(xp, q, k, scale, causal, mask):
     if mask is not None:
         scores += mask
     if causal:
-        l, s = scores.shape[-2:]
-        scores[..., ~xp.tril(xp.ones((l, s), dtype=bool))] = -xp.inf
+        scores += _causal_bias(xp, *scores.shape[-2:], scores.dtype)
     return scores
+
+
+_causal_biases = {}
+_gate_scale_cache = {}
+
+
+def _gate_scales(xp, hidden, dtype):
+    """(s, b) for lstm_cell_forward: s = 1/2 and b = 1/2 on the sigmoid gates i, f, o; s = 1, b = 0 on g."""
+    key = (xp.__name__, hidden, dtype)
+    if key not in _gate_scale_cache:
+        s = xp.full(4 * hidden, 0.5, dtype=dtype)
+        s[2 * hidden:3 * hidden] = 1
+        _gate_scale_cache[key] = (s, 1 - s)
+    return _gate_scale_cache[key]
+
+
+def _causal_bias(xp, l, s, dtype):
+    """(L, S) array: 0 where key j <= query i, -inf above the diagonal; made once per shape and dtype."""
+    key = (xp.__name__, l, s, dtype)
+    if key not in _causal_biases:
+        _causal_biases[key] = xp.where(xp.tril(xp.ones((l, s), dtype=bool)), 0, -xp.inf).astype(dtype)
+    return _causal_biases[key]
