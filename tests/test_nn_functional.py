@@ -18,6 +18,7 @@ import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu.ops.lstm import LSTMLayer
 
+from numpy_reference import lstm_step_ref, sigmoid_np, softmax_np
 from strategies import away_from, dims_for, distinct_arrays, operand, shapes, smooth
 
 pytestmark = pytest.mark.nn
@@ -50,13 +51,8 @@ def f64(draw, shape, lo=-2.0, hi=2.0):
     return draw(hnp.arrays(np.float64, shape, elements=smooth(lo, hi)))
 
 
-def sigmoid_np(x):
-    return 1 / (1 + np.exp(-x))
 
 
-def softmax_np(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax_np(x, axis=-1):
@@ -188,16 +184,6 @@ def sdpa_ref(q, k, v, mask=None, is_causal=False, scale=None):
     return np.matmul(softmax_np(scores, axis=-1), v)
 
 
-def lstm_step_ref(x, h, c, w_ih, w_hh, b_ih, b_hh):
-    """PyTorch's LSTM cell, gate order i, f, g, o."""
-    gates = x @ w_ih.T + h @ w_hh.T
-    if b_ih is not None:
-        gates = gates + b_ih + b_hh
-    H = h.shape[-1]
-    i, f = sigmoid_np(gates[..., :H]), sigmoid_np(gates[..., H:2 * H])
-    g, o = np.tanh(gates[..., 2 * H:3 * H]), sigmoid_np(gates[..., 3 * H:])
-    c2 = f * c + i * g
-    return o * np.tanh(c2), c2
 
 
 # ---- linear and convolution ------------------------------------------------------------------
