@@ -394,7 +394,7 @@ def _prepare_inputs(q, k, v, mask, xp):
     if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
         raise ValueError(f"attention expects q (B, L, E), k (B, S, E), v (B, S, Ev); "
                          f"got shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    (batch, seq_q, dim_qk), (seq_k, dim_v) = q.shape, v.shape[1:]
+    (batch, seq_q, dim_qk), seq_k = q.shape, v.shape[1]
     if tuple(k.shape) != (batch, seq_k, dim_qk) or v.shape[0] != batch:
         raise ValueError(f"attention shapes do not match: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
     dtype = np.dtype(q.dtype)

@@ -10,7 +10,6 @@ workload) pair runs in its own child process, so peak memory is measured cleanly
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time

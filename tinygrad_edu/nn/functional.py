@@ -9,7 +9,7 @@ from ..ops import activation, attention, conv, embedding as embedding_ops, linea
 from ..ops import normalization, pool, softmax as softmax_ops
 from ..random import generator
 from ..shapes import normalize_dim
-from ..tensor import Tensor, where
+from ..tensor import Tensor
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "silu", "tanh", "sigmoid", "softmax",
            "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits",

@@ -1,5 +1,6 @@
 """Ops that move data without arithmetic. Their backward moves the gradient back the same way."""
 from ..autograd import Function
+from ..broadcast import unbroadcast
 
 
 class Reshape(Function):
@@ -29,7 +30,6 @@ class Expand(Function):
         return self.xp.broadcast_to(x, shape)
 
     def backward(self, g):
-        from ..broadcast import unbroadcast
         return unbroadcast(g, self.shape)
 
 
