@@ -63,6 +63,8 @@ import functools
 import numpy as np
 from numba import cuda
 
+from .elementwise import float_dtype
+
 DEFAULT_THREADS_PER_BLOCK = 256
 
 
@@ -127,13 +129,6 @@ def _col2im_kernel(dtype):
     return col2im_kernel
 
 
-def _checked_float_dtype(array):
-    dtype = np.dtype(array.dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"im2col/col2im kernels support float32 and float64, got {dtype}")
-    return dtype
-
-
 def _output_hw(height, width, kernel_size, stride, padding, dilation):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     out_h = output_size(height, kh, sh, ph, dh)
@@ -156,7 +151,7 @@ def im2col(x, kernel_size, stride, padding, dilation, *, xp=np, threads_per_bloc
     """
     if x.ndim != 4:
         raise ValueError(f"im2col expects x of shape (N, C, H, W), got shape {tuple(x.shape)}")
-    dtype = _checked_float_dtype(x)
+    dtype = float_dtype(x)
     x = xp.ascontiguousarray(x)
     batch, channels, height, width = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -184,7 +179,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, *, xp=np,
     if tuple(cols.shape) != expected:
         raise ValueError(f"col2im expects cols of shape {expected} for x_shape {tuple(x_shape)}, "
                          f"got {tuple(cols.shape)}")
-    dtype = _checked_float_dtype(cols)
+    dtype = float_dtype(cols)
     cols = xp.ascontiguousarray(cols)
     image = xp.empty((batch, channels, height, width), dtype=dtype)
     total_threads = batch * channels * height * width  # one per input pixel (n, c, h, w)

@@ -62,6 +62,8 @@ import math
 import numpy as np
 from numba import cuda
 
+from .elementwise import float_dtype
+
 DEFAULT_THREADS_PER_BLOCK = (32, 8)  # (threads along the hidden units, threads along the batch)
 
 
@@ -136,13 +138,6 @@ def _prepare(arrays, shapes, dtype, xp):
     return prepared
 
 
-def _checked_float_dtype(array):
-    dtype = np.dtype(array.dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"the LSTM cell kernels support float32 and float64, got {dtype}")
-    return dtype
-
-
 def lstm_cell_forward(gates, c_prev, *, xp=np, threads_per_block=DEFAULT_THREADS_PER_BLOCK):
     """gates (B, 4H) pre-activations (order i, f, g, o), c_prev (B, H) -> (h, c, acts).
 
@@ -153,7 +148,7 @@ def lstm_cell_forward(gates, c_prev, *, xp=np, threads_per_block=DEFAULT_THREADS
     """
     if gates.ndim != 2 or gates.shape[1] % 4:
         raise ValueError(f"lstm cell: gates should have shape (B, 4H), got {tuple(gates.shape)}")
-    dtype = _checked_float_dtype(gates)
+    dtype = float_dtype(gates)
     batch, hidden = gates.shape[0], gates.shape[1] // 4
     gates, c_prev = _prepare({"gates": gates, "c_prev": c_prev},
                              {"gates": (batch, 4 * hidden), "c_prev": (batch, hidden)}, dtype, xp)
@@ -176,7 +171,7 @@ def lstm_cell_backward(dh, dc, acts, c_prev, c, *, xp=np, threads_per_block=DEFA
     """
     if acts.ndim != 2 or acts.shape[1] % 4:
         raise ValueError(f"lstm cell: acts should have shape (B, 4H), got {tuple(acts.shape)}")
-    dtype = _checked_float_dtype(acts)
+    dtype = float_dtype(acts)
     batch, hidden = acts.shape[0], acts.shape[1] // 4
     state = (batch, hidden)
     dh, dc, acts, c_prev, c = _prepare(
