@@ -63,8 +63,20 @@ class NumpyBackend:
         return xp.matmul(a, b)
 
     def index_add(self, target, index, values):
-        """target[index] += values, accumulating where `index` repeats an element."""
-        self.xp.add.at(target, index, values)
+        """target[index] += values, accumulating where `index` repeats an element.
+
+        For one integer array of row indices (an embedding's backward) the rows are
+        sorted and each run of equal indices summed with one `add.reduceat`: several
+        times faster than the general, element-by-element `add.at`.
+        """
+        xp = self.xp
+        if not (isinstance(index, xp.ndarray) and index.ndim == 1 and index.dtype.kind == "i" and index.size):
+            xp.add.at(target, index, values)
+            return
+        order = xp.argsort(index, kind="stable")
+        rows = index[order]
+        starts = xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), rows[1:] != rows[:-1])))
+        target[rows[starts]] += xp.add.reduceat(values[order], starts, axis=0)
 
     def erf(self, x):
         from ._numpy_special import erf
