@@ -44,8 +44,8 @@ class Tensor:
             if array.dtype == object:
                 raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r}")
             target = dtype or (dtypes.float32 if array.dtype.kind == "f" else dtypes.from_numpy(array.dtype))
-        self.data = backend.asarray(array, dtype=target.np).copy() if array is data else backend.asarray(
-            array, dtype=target.np)
+        converted = backend.asarray(array, dtype=target.np)
+        self.data = converted.copy() if converted is data else converted  # never share the caller's array
         self._backend = backend
         self.grad = None
         self.grad_fn = None
@@ -737,4 +737,5 @@ def _count(shape, axis):
 
 
 def _show_index(index):
-    return tuple(getattr(p, "shape", p) if hasattr(p, "shape") else p for p in index)
+    """The index for an error message, with arrays shown by their shapes."""
+    return tuple(getattr(p, "shape", p) for p in index)
