@@ -100,6 +100,7 @@ def make_matmul_kernel(threads, per_thread):
                 for j in range(per_thread):
                     acc[i, j] = zero
 
+            # BEGIN SOLUTION gpu-matmul  for each k0: load the a and b tiles into shared memory (zeros outside), sync, accumulate acc, sync
             for k0 in range(0, n_inner, step):
                 # Copy the a tile (TILE x T) and the b tile (T x TILE): P elements of each per thread,
                 # zeros where the tile sticks out of the matrix.
@@ -120,6 +121,7 @@ def make_matmul_kernel(threads, per_thread):
                         for j in range(per_thread):
                             acc[i, j] += a_regs[i] * b_regs[j]
                 cuda.syncthreads()
+            # END SOLUTION
 
             for i in range(per_thread):
                 for j in range(per_thread):

@@ -95,6 +95,7 @@ def make_block_reducer(combine):
 
     @cuda.jit(device=True)
     def block_reduce(partials, value):
+        # BEGIN SOLUTION gpu-reduce  the tree of phase 2: store, then halve the active threads each level, a barrier between levels
         tid = cuda.threadIdx.x
         partials[tid] = value
         cuda.syncthreads()
@@ -107,6 +108,7 @@ def make_block_reducer(combine):
         total = partials[0]
         cuda.syncthreads()  # all threads have read the total before anyone reuses `partials`
         return total
+        # END SOLUTION
 
     return block_reduce
 
@@ -131,9 +133,11 @@ def make_reduce_kernel(op, threads):
         piece_length = (x.shape[1] + out.shape[1] - 1) // out.shape[1]
         start = piece * piece_length
         stop = min(start + piece_length, x.shape[1])
+        # BEGIN SOLUTION gpu-reduce  phase 1: thread t folds elements start + t, start + t + T, ... of its piece into `partial`
         partial = identity
         for j in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
             partial = combine(partial, x[row, j])
+        # END SOLUTION
         total = block_reduce(partials, partial)
         if cuda.threadIdx.x == 0:
             out[row, piece] = total

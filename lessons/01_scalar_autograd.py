@@ -69,9 +69,11 @@ class Value:
         out = Value(self.data * other.data, (self, other), "*")
 
         def _backward():
+            ### BEGIN SOLUTION
             # d(a*b)/da = b and d(a*b)/db = a: each input's gradient is scaled by the *other* input.
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
+            ### END SOLUTION
         out._backward = _backward
         return out
 
@@ -80,7 +82,9 @@ class Value:
         out = Value(self.data ** k, (self,), f"**{k}")
 
         def _backward():
+            ### BEGIN SOLUTION
             self.grad += k * self.data ** (k - 1) * out.grad      # d(a^k)/da = k a^(k-1)
+            ### END SOLUTION
         out._backward = _backward
         return out
 
@@ -89,7 +93,9 @@ class Value:
         out = Value(t, (self,), "tanh")
 
         def _backward():
+            ### BEGIN SOLUTION
             self.grad += (1 - t * t) * out.grad                     # d tanh(a)/da = 1 - tanh(a)^2
+            ### END SOLUTION
         out._backward = _backward
         return out
 
@@ -98,7 +104,9 @@ class Value:
         out = Value(e, (self,), "exp")
 
         def _backward():
+            ### BEGIN SOLUTION
             self.grad += e * out.grad                               # d e^a/da = e^a
+            ### END SOLUTION
         out._backward = _backward
         return out
 
@@ -106,7 +114,9 @@ class Value:
         out = Value(math.log(self.data), (self,), "log")
 
         def _backward():
+            ### BEGIN SOLUTION
             self.grad += out.grad / self.data                       # d log(a)/da = 1/a
+            ### END SOLUTION
         out._backward = _backward
         return out
 
@@ -139,6 +149,7 @@ class Value:
         backwards. (tinygrad_edu does the same, but with an explicit stack instead of
         recursion, so a graph 10,000 ops deep does not hit Python's recursion limit.)
         """
+        ### BEGIN SOLUTION
         order, visited = [], set()
 
         def visit(v):
@@ -152,6 +163,7 @@ class Value:
         self.grad = 1.0                 # d self / d self = 1: the seed of the chain rule
         for v in reversed(order):
             v._backward()
+        ### END SOLUTION
 
 
 # =============================================================================================

@@ -35,6 +35,7 @@ def conv_output_size(size, kernel, stride, padding, dilation):
 
 def im2col_reference(x, kernel_size, stride, padding, dilation):
     """Loop over every (kernel offset, output position); read the zero-padded image."""
+    # BEGIN SOLUTION conv2d  (a reference implementation: cut with the assignment)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
@@ -43,10 +44,12 @@ def im2col_reference(x, kernel_size, stride, padding, dilation):
     for i, j, r, t in itertools.product(range(kh), range(kw), range(oh), range(ow)):
         cols[:, :, i, j, r, t] = padded[:, :, r * sh + i * dh, t * sw + j * dw]
     return cols.reshape(n, c * kh * kw, oh * ow)
+    # END SOLUTION
 
 
 def col2im_reference(cols, x_shape, kernel_size, stride, padding, dilation):
     """The same loop, adding each entry back into the padded image, then cropping the padding."""
+    # BEGIN SOLUTION conv2d  (a reference implementation: cut with the assignment)
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
@@ -55,6 +58,7 @@ def col2im_reference(cols, x_shape, kernel_size, stride, padding, dilation):
     for i, j, r, t in itertools.product(range(kh), range(kw), range(oh), range(ow)):
         padded[:, :, r * sh + i * dh, t * sw + j * dw] += cols[:, :, i, j, r, t]
     return padded[:, :, ph:ph + h, pw:pw + w]
+    # END SOLUTION
 
 
 def sigmoid_reference(x):
@@ -62,19 +66,23 @@ def sigmoid_reference(x):
 
 
 def lstm_forward_reference(gates, c_prev):
+    # BEGIN SOLUTION lstm-cell  (a reference implementation: cut with the assignment)
     i, f, g, o = np.split(gates, 4, axis=1)
     i, f, g, o = sigmoid_reference(i), sigmoid_reference(f), np.tanh(g), sigmoid_reference(o)
     c = f * c_prev + i * g
     return o * np.tanh(c), c, np.concatenate([i, f, g, o], axis=1)
+    # END SOLUTION
 
 
 def lstm_backward_reference(dh, dc, acts, c_prev, c):
+    # BEGIN SOLUTION lstm-cell  (a reference implementation: cut with the assignment)
     i, f, g, o = np.split(acts, 4, axis=1)
     tanh_c = np.tanh(c)
     dc_total = dc + dh * o * (1 - tanh_c ** 2)
     dgates = np.concatenate([dc_total * g * i * (1 - i), dc_total * c_prev * f * (1 - f),
                              dc_total * i * (1 - g ** 2), dh * tanh_c * o * (1 - o)], axis=1)
     return dgates, dc_total * f
+    # END SOLUTION
 
 
 def attention_reference(q, k, v, scale, causal, mask):
@@ -98,11 +106,13 @@ def attention_reference(q, k, v, scale, causal, mask):
 
 def attention_backward_reference(q, k, v, dout, scale, causal, mask):
     """The analytic backward of attention_reference, in float64."""
+    # BEGIN SOLUTION attention-backward  (a reference implementation: cut with the assignment)
     out, _, p = attention_reference(q, k, v, scale, causal, mask)
     q, k, v, dout = (a.astype(np.float64) for a in (q, k, v, dout))
     dp = dout @ v.transpose(0, 2, 1)
     ds = p * (dp - (dout * out).sum(axis=-1, keepdims=True))
     return scale * ds @ k, scale * ds.transpose(0, 2, 1) @ q, p.transpose(0, 2, 1) @ dout
+    # END SOLUTION
 
 
 def numerical_gradient(loss, array, eps=1e-6):

@@ -122,6 +122,7 @@ class Function:
 
 def _toposort(root):
     """Nodes reachable from `root`, each after every node that consumes its output."""
+    # BEGIN SOLUTION topo-sort  a depth-first search with an explicit stack (no recursion): each node after all its consumers
     order, seen = [], {root}
     stack = [(root, iter(root.inputs))]
     while stack:
@@ -137,6 +138,7 @@ def _toposort(root):
             order.append(node)
     order.reverse()
     return order
+    # END SOLUTION
 
 
 def run_backward(tensor, grad, retain_graph=False):
@@ -164,6 +166,7 @@ def run_backward(tensor, grad, retain_graph=False):
                 raise RuntimeError(
                     f"{node.name} returned a gradient of shape {tuple(ig.shape)} for an input of shape "
                     f"{tuple(t.data.shape)}; a backward must return one gradient shaped like each input")
+            # BEGIN SOLUTION topo-sort  send ig to the leaf t, or add it to what is pending for t's grad_fn
             parent = t.grad_fn
             if parent is None:
                 _accumulate_leaf(t, ig)
@@ -171,6 +174,7 @@ def run_backward(tensor, grad, retain_graph=False):
                 pending[parent] = pending[parent] + ig
             else:
                 pending[parent] = ig
+            # END SOLUTION
         if not retain_graph and node.saved:
             node.saved = None
 
@@ -178,7 +182,9 @@ def run_backward(tensor, grad, retain_graph=False):
 def _accumulate_leaf(t, g):
     """Add g into t.grad. The first gradient is copied: backward results may be views or shared between
     inputs (Add returns the same array for both), and .grad must be the leaf's own array."""
+    # BEGIN SOLUTION topo-sort  the first gradient becomes t.grad (a copy), later ones are added
     if t.grad is None:
         t.grad = Tensor._wrap(t._backend.xp.array(g, dtype=t.data.dtype), t._backend, False, None)
     else:
         t.grad = Tensor._wrap(t._backend.xp.asarray(t.grad.data + g, dtype=t.data.dtype), t._backend, False, None)
+    # END SOLUTION

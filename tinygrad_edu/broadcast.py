@@ -27,6 +27,7 @@ def broadcast_shape(op, *shapes):
 
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the backward of broadcasting an array of `shape` up to grad.shape."""
+    # BEGIN SOLUTION unbroadcast  sum grad over the leading axes broadcasting added and the axes where shape has size 1
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -35,3 +36,4 @@ def unbroadcast(grad, shape):
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
+    # END SOLUTION

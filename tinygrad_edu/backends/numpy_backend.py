@@ -84,24 +84,33 @@ class NumpyBackend:
 
     # ---- softmax family (along the last axis) ----------------------------------------------
     def softmax(self, x):
+        # BEGIN SOLUTION softmax-cross-entropy  shift each row by its maximum before exponentiating
         xp = self.xp
         e = xp.exp(x - x.max(axis=-1, keepdims=True))
         e /= e.sum(axis=-1, keepdims=True)
         return e
+        # END SOLUTION
 
     def log_softmax(self, x):
+        # BEGIN SOLUTION softmax-cross-entropy  log_softmax(x) = x - logsumexp(x), computed stably
         xp = self.xp
         shifted = x - x.max(axis=-1, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+        # END SOLUTION
 
     def softmax_backward(self, y, g):
+        # BEGIN SOLUTION softmax-cross-entropy  the vector-Jacobian product of softmax, from its output y
         return y * (g - (g * y).sum(axis=-1, keepdims=True))
+        # END SOLUTION
 
     def log_softmax_backward(self, y, g):
+        # BEGIN SOLUTION softmax-cross-entropy  the vector-Jacobian product of log_softmax, from its output y
         return g - self.xp.exp(y) * g.sum(axis=-1, keepdims=True)
+        # END SOLUTION
 
     def cross_entropy(self, logits, target, ignore_index=-100, label_smoothing=0.0):
         """Per-row loss (N,) and its gradient dloss_row/dlogits (N, C), fused in one pass."""
+        # BEGIN SOLUTION softmax-cross-entropy  per-row loss and dloss/dlogits in one pass; rows whose target is ignore_index get 0
         xp = self.xp
         n, c = logits.shape
         rows = xp.arange(n)
@@ -122,10 +131,12 @@ class NumpyBackend:
         loss = xp.where(valid, loss, 0).astype(logits.dtype, copy=False)
         grad *= valid[:, None]
         return loss, grad
+        # END SOLUTION
 
     # ---- convolution -----------------------------------------------------------------------
     def im2col(self, x, kernel_size, stride, padding, dilation):
         """(N, C, H, W) -> (N, C*kh*kw, OH*OW): every receptive field as a column (a strided view, then one copy)."""
+        # BEGIN SOLUTION conv2d  column (c, i, j) of output position (y, x) holds padded x[:, c, y*sh + i*dh, x*sw + j*dw]
         xp = self.xp
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -137,9 +148,11 @@ class NumpyBackend:
         windows = xp.lib.stride_tricks.as_strided(
             x, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
         return windows.reshape(n, c * kh * kw, oh * ow)
+        # END SOLUTION
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
         """The adjoint of im2col: add every column entry back into the pixel it was read from."""
+        # BEGIN SOLUTION conv2d  add every column entry back into the input pixel it was copied from (overlaps add up)
         xp = self.xp
         n, c, h, w = x_shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -151,6 +164,7 @@ class NumpyBackend:
             for j in range(kw):
                 padded[:, :, i * dh:i * dh + sh * oh:sh, j * dw:j * dw + sw * ow:sw] += cols[:, :, i, j]
         return padded[:, :, ph:ph + h, pw:pw + w]
+        # END SOLUTION
 
     # ---- activations and pooling ---------------------------------------------------------
     def gelu_tanh(self, x):
@@ -202,6 +216,7 @@ class NumpyBackend:
         `first` holds, for every window, the offset of its first maximum: walking the
         offsets from last to first, each one that equals the maximum overwrites it.
         """
+        # BEGIN SOLUTION max-pool-backward  route each window's gradient to its first maximal element; overlapping windows add up
         xp = self.xp
         windows = list(window_slices(kernel_size, stride, g.shape[2:]))
         first = xp.zeros(y.shape, dtype=xp.int8 if len(windows) <= 127 else xp.int32)
@@ -218,6 +233,7 @@ class NumpyBackend:
         for k, window in enumerate(windows):
             xp.multiply(g, first == k, out=dx[window])
         return dx
+        # END SOLUTION
 
     # ---- recurrent cell --------------------------------------------------------------------
     def lstm_cell_forward(self, gates, c_prev):
@@ -226,6 +242,7 @@ class NumpyBackend:
         All four activations in one pass: sigmoid(z) = (1 + tanh(z/2)) / 2, so
         acts = tanh(gates * s) * a + b with (s, a, b) = (1/2, 1/2, 1/2) for i, f, o and (1, 1, 0) for g.
         """
+        # BEGIN SOLUTION lstm-cell  return h, c and the activated gates (B, 4H) in the order i, f, g, o
         xp = self.xp
         hidden = c_prev.shape[1]
         s, b = _gate_scales(xp, hidden, gates.dtype)
@@ -237,9 +254,11 @@ class NumpyBackend:
         c = f * c_prev + i * g
         h = o * xp.tanh(c)
         return h, c, acts
+        # END SOLUTION
 
     def lstm_cell_backward(self, dh, dc, acts, c_prev, c):
         """Gradients w.r.t. the gate pre-activations and c_prev, given dL/dh and dL/dc."""
+        # BEGIN SOLUTION lstm-cell  return dgates (B, 4H), the gradient w.r.t. the pre-activations, and dc_prev
         xp = self.xp
         hidden = c.shape[1]
         i, f, g, o = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
@@ -251,6 +270,7 @@ class NumpyBackend:
         dgates[:, 2 * hidden:3 * hidden] = dc_total * i * (1 - g * g)
         dgates[:, 3 * hidden:] = dh * tanh_c * o * (1 - o)
         return dgates, dc_total * f
+        # END SOLUTION
 
     # ---- attention -------------------------------------------------------------------------
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
@@ -270,6 +290,7 @@ class NumpyBackend:
 
     def attention_backward(self, q, k, v, out, lse, dout, scale, causal=False, mask=None):
         """dq, dk, dv, recomputing the probabilities from the saved logsumexp."""
+        # BEGIN SOLUTION attention-backward  recompute P from the saved logsumexp, then dv, dS = P * (dP - rowsum(dO * O)), dq, dk
         xp = self.xp
         p = _attention_scores(xp, q, k, scale, causal, mask)
         finite = xp.isfinite(lse)
@@ -284,6 +305,7 @@ class NumpyBackend:
         dq = xp.matmul(ds, k)
         dk = xp.matmul(ds.swapaxes(-1, -2), q)
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
+        # END SOLUTION
 
 
 def _sigmoid(xp, x):

@@ -39,6 +39,7 @@ class Conv2d(Function):
         n, o = g.shape[:2]
         groups = self.groups
         g_flat = g.reshape(n, groups, o // groups, -1)                   # (N, G, O/G, L)
+        # BEGIN SOLUTION conv2d  dx through col2im, dW summed over the batch, db; each only if needs_input_grad says so
         dx = dw = db = None
         if self.needs_input_grad[0]:
             w_flat = weight.reshape(groups, o // groups, -1)
@@ -49,3 +50,4 @@ class Conv2d(Function):
         if self.has_bias and self.needs_input_grad[2]:
             db = g.sum(axis=(0, 2, 3))
         return (dx, dw, db) if self.has_bias else (dx, dw)
+        # END SOLUTION

@@ -21,9 +21,11 @@ class MatMul(Function):
             g = self.xp.expand_dims(g, -1)
         if a.ndim == 1:
             g = self.xp.expand_dims(g, -2)
+        # BEGIN SOLUTION matmul-backward  da = g @ b^T and db = a^T @ g, each unbroadcast to its input's shape (a2, b2 are 2-D views)
         da = db = None
         if self.needs_input_grad[0]:
             da = unbroadcast(self.backend.matmul(g, self.xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
             db = unbroadcast(self.backend.matmul(self.xp.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return da, db
+        # END SOLUTION

@@ -22,11 +22,13 @@ def _normalize(xp, x, axes, eps):
 
 def _normalize_backward(dxhat, xhat, rstd, axes):
     """(dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std, with as few temporaries as possible."""
+    # BEGIN SOLUTION batchnorm-backward  the formula in this module's docstring
     projection = (dxhat * xhat).mean(axis=axes, keepdims=True)
     dx = dxhat - dxhat.mean(axis=axes, keepdims=True)
     dx -= xhat * projection
     dx *= rstd
     return dx
+    # END SOLUTION
 
 
 class LayerNorm(Function):
@@ -79,6 +81,7 @@ class BatchNormTrain(Function):
         return y
 
     def backward(self, g):
+        # BEGIN SOLUTION batchnorm-backward  (dx, dweight, dbias) for the inputs this node has, None where not needed
         xhat, rstd, weight = self.saved
         dxhat = g if weight is None else g * weight.reshape(self.shape)
         grads = [_normalize_backward(dxhat, xhat, rstd, self.axes) if self.needs_input_grad[0] else None]
@@ -87,3 +90,4 @@ class BatchNormTrain(Function):
         if self.has_bias:
             grads.append(g.sum(axis=self.axes) if self.needs_input_grad[-1] else None)
         return tuple(grads)
+        # END SOLUTION
