@@ -12,6 +12,7 @@ from .dtypes import float32, float64, int64
 from .factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
                         randn_like, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck
+from .numerical_gradient import eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse, rel_error
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, cat, stack, where
