@@ -108,7 +108,7 @@ def _classroom(args):
 
 
 def _grade(args):
-    from .grade import grade, score_table
+    from .grader import grade, score_table
     result = grade(submission=args.submission, assignments=args.assignment, source=args.source,
                    hidden_tests=args.hidden_tests, results=args.results, timeout=args.timeout, user=args.user,
                    jobs=args.jobs, hidden_visibility=args.hidden_visibility,

@@ -2,7 +2,7 @@
 
     python -I -B runner.py --source ROOT --tests DIR --report FILE [test files...]
 
-The grader (grade.py) starts one of these per group of tests, with a time limit, and
+The grader (grader.py) starts one of these per group of tests, with a time limit, and
 reads FILE after it has ended. It is a plain script, not part of the package, because it
 must decide which tinygrad_edu gets imported before any is:
 
@@ -101,7 +101,9 @@ def main(argv=None):
     with open(args.report, "a", encoding="utf-8") as report:
         recorder = Recorder(report, grading)
         targets = [os.path.join(tests, f) for f in args.files] or [tests]
-        code = pytest.main(["-q", "--tb=short", "-p", "no:cacheprovider", "--noconftest", "--rootdir", tests,
+        # -s: no output capture, so whatever the submission prints goes straight to the grader's bounded reader
+        # (pytest would otherwise collect it in a temporary file without limit)
+        code = pytest.main(["-q", "-s", "--tb=short", "-p", "no:cacheprovider", "--noconftest", "--rootdir", tests,
                             "-c", os.path.join(tests, "pytest.ini"), *targets], plugins=[recorder])
         report.write(json.dumps({"event": "finished", "exit_code": int(code)}) + "\n")
     return 0
