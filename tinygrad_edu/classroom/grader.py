@@ -160,9 +160,14 @@ def _run_group(run, tests_dir, work, timeout):
     command = [sys.executable, "-I", "-B", str(RUNNER), "--source", str(root), "--tests", str(tests_dir),
                "--report", str(report), group.file]
     started = time.time()
-    child = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, start_new_session=True,
-                             preexec_fn=_drop_privileges(account) if account else None)
+    try:
+        child = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_drop_privileges(account) if account else None)
+    except PermissionError as error:
+        who = f"user id {account[0]}" if account else "this user"
+        raise GradeError(f"grade: {who} cannot start {sys.executable} ({error.strerror}); with --user, the Python "
+                         f"interpreter, its packages and the submission must be readable by that user") from None
     output = _BoundedOutput(child.stdout)
     try:
         child.wait(timeout=timeout)
