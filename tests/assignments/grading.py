@@ -17,6 +17,7 @@ import pathlib
 import sys
 
 import numpy as np
+import pytest
 
 _array, _asarray, _zeros_like, _abs = np.array, np.asarray, np.zeros_like, np.abs
 _isclose, _all, _isfinite, _float64 = np.isclose, np.all, np.isfinite, np.float64
@@ -112,3 +113,18 @@ def load_lesson(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def use_cuda_simulator():
+    """Switch Numba's CUDA simulator on, unless TINYGRAD_EDU_REAL_GPU=1: call before numba is first imported."""
+    if os.environ.get("TINYGRAD_EDU_REAL_GPU") != "1":
+        os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+
+@pytest.fixture(scope="module")
+def race_free_simulator():
+    """The simulator's shared arrays made thread-safe (kernels/simulator.py), so a correct kernel never flakes."""
+    from tinygrad_edu.kernels.simulator import thread_safe_shared_arrays
+    restore = thread_safe_shared_arrays()
+    yield
+    restore()

@@ -1,25 +1,14 @@
 """Graded: gpu-matmul (15 points). The tiled shared-memory matmul under Numba's CUDA simulator, against numpy."""
-import os
+import numpy as np
+import pytest
 
-if os.environ.get("TINYGRAD_EDU_REAL_GPU") != "1":     # no GPU needed: the simulator, before numba is imported
-    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+import grading
+from grading import assert_close, race_free_simulator  # noqa: F401  (a fixture, used by pytestmark)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from grading import assert_close  # noqa: E402
+grading.use_cuda_simulator()                  # before numba is imported
 from tinygrad_edu.kernels import matmul  # noqa: E402
 
-pytestmark = pytest.mark.assignment("gpu-matmul")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _race_free_simulator():
-    """The simulator's shared arrays made thread-safe (kernels/simulator.py), so a correct kernel never flakes."""
-    from tinygrad_edu.kernels.simulator import thread_safe_shared_arrays
-    restore = thread_safe_shared_arrays()
-    yield
-    restore()
+pytestmark = [pytest.mark.assignment("gpu-matmul"), pytest.mark.usefixtures("race_free_simulator")]
 
 
 def _operands(seed, *shapes, dtype=np.float64):
@@ -33,46 +22,37 @@ def _product(a, b):
     return (a[..., :, :, None] * b[..., None, :, :]).sum(axis=-2)
 
 
+def _check(seed, a_shape, b_shape, tile, what=""):
+    """Our kernel (2 x 2 threads a block, `tile` wide tiles) against the reference on random operands."""
+    a, b = _operands(seed, a_shape, b_shape)
+    name = f"{a_shape} @ {b_shape}, tile {tile}" + (f": {what}" if what else "")
+    assert_close(matmul.matmul(a, b, xp=np, tile=tile, threads=2), _product(a, b), name, rtol=1e-12)
+
+
 @pytest.mark.points(3)
 def test_one_output_per_thread_with_ragged_edges():
     # tile 2 = threads 2: M, K and N are not multiples of the tile, and K spans several tiles
-    a, b = _operands(1, (5, 7), (7, 3))
-    assert_close(matmul.matmul(a, b, xp=np, tile=2, threads=2), _product(a, b), "(5, 7) @ (7, 3), tile 2",
-                 rtol=1e-12)
-    a, b = _operands(2, (1, 3), (3, 1))
-    assert_close(matmul.matmul(a, b, xp=np, tile=2, threads=2), _product(a, b), "(1, 3) @ (3, 1), tile 2",
-                 rtol=1e-12)
+    _check(1, (5, 7), (7, 3), tile=2)
+    _check(2, (1, 3), (3, 1), tile=2)
 
 
 @pytest.mark.points(3)
 def test_several_outputs_per_thread():
     # threads 2, tile 4: each thread computes 2 x 2 outputs, strided through the tile
-    a, b = _operands(3, (6, 5), (5, 7))
-    assert_close(matmul.matmul(a, b, xp=np, tile=4, threads=2), _product(a, b), "(6, 5) @ (5, 7), tile 4",
-                 rtol=1e-12)
-    a, b = _operands(4, (3, 9), (9, 2))
-    assert_close(matmul.matmul(a, b, xp=np, tile=4, threads=2), _product(a, b), "(3, 9) @ (9, 2), tile 4",
-                 rtol=1e-12)
+    _check(3, (6, 5), (5, 7), tile=4)
+    _check(4, (3, 9), (9, 2), tile=4)
 
 
 @pytest.mark.points(2)
 def test_batched_operands():
-    a, b = _operands(5, (3, 3, 5), (3, 5, 2))
-    assert_close(matmul.matmul(a, b, xp=np, tile=2, threads=2), _product(a, b), "(3, 3, 5) @ (3, 5, 2)",
-                 rtol=1e-12)
-    a, b = _operands(6, (2, 5, 3), (2, 3, 6))
-    assert_close(matmul.matmul(a, b, xp=np, tile=4, threads=2), _product(a, b), "(2, 5, 3) @ (2, 3, 6), tile 4",
-                 rtol=1e-12)
+    _check(5, (3, 3, 5), (3, 5, 2), tile=2)
+    _check(6, (2, 5, 3), (2, 3, 6), tile=4)
 
 
 @pytest.mark.points(2)
 def test_broadcast_batch_dimensions():
-    a, b = _operands(7, (2, 1, 3, 4), (3, 4, 3))
-    assert_close(matmul.matmul(a, b, xp=np, tile=2, threads=2), _product(a, b), "(2, 1, 3, 4) @ (3, 4, 3)",
-                 rtol=1e-12)
-    a, b = _operands(8, (2, 3, 5), (5, 3))
-    assert_close(matmul.matmul(a, b, xp=np, tile=2, threads=2), _product(a, b),
-                 "(2, 3, 5) @ (5, 3): one b for every matrix of a", rtol=1e-12)
+    _check(7, (2, 1, 3, 4), (3, 4, 3), tile=2)
+    _check(8, (2, 3, 5), (5, 3), tile=2, what="one b for every matrix of a")
 
 
 @pytest.mark.points(1)

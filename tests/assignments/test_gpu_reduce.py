@@ -1,25 +1,14 @@
 """Graded: gpu-reduce (15 points). The shared-memory tree reduction (sum, max, min) under Numba's CUDA simulator."""
-import os
+import numpy as np
+import pytest
 
-if os.environ.get("TINYGRAD_EDU_REAL_GPU") != "1":     # no GPU needed: the simulator, before numba is imported
-    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+import grading
+from grading import assert_close, race_free_simulator  # noqa: F401  (a fixture, used by pytestmark)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from grading import assert_close  # noqa: E402
+grading.use_cuda_simulator()                  # before numba is imported
 from tinygrad_edu.kernels import reduce  # noqa: E402
 
-pytestmark = pytest.mark.assignment("gpu-reduce")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _race_free_simulator():
-    """The simulator's shared arrays made thread-safe (kernels/simulator.py), so a correct kernel never flakes."""
-    from tinygrad_edu.kernels.simulator import thread_safe_shared_arrays
-    restore = thread_safe_shared_arrays()
-    yield
-    restore()
+pytestmark = [pytest.mark.assignment("gpu-reduce"), pytest.mark.usefixtures("race_free_simulator")]
 
 
 REFERENCE = {"sum": np.sum, "max": np.max, "min": np.min}
