@@ -131,7 +131,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (KeyError, ValueError, RuntimeError, FileExistsError) as error:
+    except (KeyError, ValueError, RuntimeError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"tinygrad-edu: {message}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from ..data.download import data_root
 from . import catalogue
 from .make import ASSIGNED, make_student_copy
 from .source import is_repository, repository_root
@@ -188,9 +189,11 @@ def _child_environment(home):
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if os.environ.get("TINYGRAD_EDU_REAL_GPU") != "1":
         env["NUMBA_ENABLE_CUDASIM"] = "1"      # the GPU assignments are graded under Numba's CUDA simulator
-    for name in ("TINYGRAD_EDU_DATA", "TINYGRAD_EDU_REAL_GPU", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    for name in ("TINYGRAD_EDU_REAL_GPU", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if name in os.environ:
             env[name] = os.environ[name]
+    # the data sets: where this process finds them (the child's HOME is a fresh folder, with no download cache)
+    env["TINYGRAD_EDU_DATA"] = os.environ.get("TINYGRAD_EDU_DATA") or str(data_root())
     return env
 
 
@@ -293,11 +296,14 @@ def _score_group(number, group, key, student, echo):
     for index, test in enumerate(key["tests"], 1):
         nodeid, points = test["nodeid"], test["points"]
         expected = key["records"].get(nodeid)
-        if expected is None or expected["outcome"] != "passed":
-            echo(f"warning: the answer key fails its own test {nodeid}; it is scored on the submission's run alone",
-                 file=sys.stderr)
         got = student["records"].get(nodeid)
         passed, output = _verdict(got, expected, student)
+        if expected is None or expected["outcome"] != "passed":
+            problem = (f"GRADER PROBLEM: the answer key fails this test too, so it is scored on the submission's "
+                       f"run alone; tell your instructor. The answer key's failure:\n"
+                       f"{(expected or {}).get('message') or key['ended'] or 'it did not finish'}")
+            echo(f"warning: the answer key fails its own test {nodeid}", file=sys.stderr)
+            output = problem[:3000] + ("\n\n" + output if output else "")
         entries.append({
             "name": f"{group.name} › {nodeid.split('::')[-1]}", "number": f"{number}.{index}",
             "score": points if passed else 0, "max_score": points, "status": "passed" if passed else "failed",
