@@ -13,7 +13,7 @@ import pytest
 from tinygrad_edu.classroom import catalogue, grade, make_student_copy
 from tinygrad_edu.classroom.platforms import github_classroom, gradescope_autograder
 from tinygrad_edu.classroom.regions import common_lines, find_leaks, find_regions, student_regions
-from tinygrad_edu.classroom.source import is_marked, library_regions, repository_root, source_files
+from tinygrad_edu.classroom.source import is_marked, repository_root, source_files
 
 pytestmark = [pytest.mark.classroom, pytest.mark.slow]
 ROOT = repository_root()

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..data.download import data_root
 from . import catalogue
-from .make import ASSIGNED, make_student_copy
-from .source import is_repository, repository_root
+from .make import make_student_copy
+from .source import repository_root
 
 RUNNER = pathlib.Path(__file__).with_name("runner.py")
 OUTPUT_LIMIT = 16_000          # characters of a child's output kept (half from the start, half from the end)
@@ -66,21 +66,23 @@ def grade(submission=None, assignments=None, source=None, hidden_tests=None, res
         work = pathlib.Path(work)
         submitted = _submission_root(submission, reference, chosen, work)
         tests_dir, groups = _prepare_tests(reference, chosen, hidden_tests, hidden_visibility, work / "tests")
+        runner = work / RUNNER.name            # a copy: the answer key's folder may be unreadable to --user
+        shutil.copyfile(RUNNER, runner)
         account = _account(user)
         if account:
-            _share_with(account, work)
+            _open_to_all(work)
         same = submitted.resolve() == reference.resolve()
         runs = [(g, "reference", reference, None) for g in groups]
         runs += [] if same else [(g, "submission", submitted, account) for g in groups]
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            done = list(pool.map(lambda run: _run_group(run, tests_dir, work, timeout), runs))
+            done = list(pool.map(lambda run: _run_group(run, runner, tests_dir, work, timeout), runs))
         by_run = {(g.name, kind): outcome for (g, kind, _, _), outcome in zip(runs, done)}
         tests = []
         for number, group in enumerate(groups, 1):
             key = by_run[(group.name, "reference")]
             student = key if same else by_run[(group.name, "submission")]
             tests.extend(_score_group(number, group, key, student, echo))
-    result = _results(tests, time.time() - started, submitted if submission is not None else None)
+    result = _results(tests, time.time() - started)
     if results:
         _write_atomically(pathlib.Path(results), json.dumps(result, indent=2) + "\n")
     return result
@@ -148,7 +150,7 @@ def _prepare_tests(reference, chosen, hidden_tests, hidden_visibility, tests_dir
 
 
 # ---- running one group -------------------------------------------------------------------------------
-def _run_group(run, tests_dir, work, timeout):
+def _run_group(run, runner, tests_dir, work, timeout):
     """Run one group in a child process; returns {"tests": [...], "records": {nodeid: record}, "ended": why}."""
     group, kind, root, account = run
     report = work / "reports" / f"{kind}-{group.file.replace('/', '-')}.jsonl"
@@ -158,7 +160,7 @@ def _run_group(run, tests_dir, work, timeout):
         os.chown(report.parent, account[0], account[1])
         os.chown(report, account[0], account[1])
     env = _child_environment(work / "home" / kind)
-    command = [sys.executable, "-I", "-B", str(RUNNER), "--source", str(root), "--tests", str(tests_dir),
+    command = [sys.executable, "-I", "-B", str(runner), "--source", str(root), "--tests", str(tests_dir),
                "--report", str(report), group.file]
     started = time.time()
     try:
@@ -267,8 +269,8 @@ def _account(user):
     return entry.pw_uid, entry.pw_gid
 
 
-def _share_with(account, work):
-    """Let the unprivileged account read the tests and write its home; the work folder is private otherwise."""
+def _open_to_all(work):
+    """Let the unprivileged account read the work folder (tests, runner, an assembled submission)."""
     os.chmod(work, 0o755)
     for folder, dirs, files in os.walk(work):
         for name in dirs:
@@ -352,7 +354,7 @@ def _tail(text, limit=2000):
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
-def _results(tests, elapsed, submission):
+def _results(tests, elapsed):
     score = sum(t["score"] for t in tests)
     total = sum(t["max_score"] for t in tests)
     return {"score": score, "execution_time": round(elapsed, 2), "output": score_table(tests, score, total),
@@ -381,7 +383,3 @@ def _write_atomically(path, text):
     with os.fdopen(handle, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(temporary, path)
-
-
-def is_student_copy(root):
-    return is_repository(root) and (pathlib.Path(root) / ASSIGNED).is_file()

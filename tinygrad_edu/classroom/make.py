@@ -6,7 +6,6 @@ over), and made a git repository with one commit, so no history holds the soluti
 Caches, virtual environments, lesson outputs and the release's own git history are never
 copied (see source.source_files).
 """
-import json
 import os
 import pathlib
 import shutil
@@ -17,7 +16,6 @@ from .regions import common_lines, cut, find_leaks, find_regions
 from .source import is_marked, repository_root, source_files
 
 MANIFEST = "ASSIGNMENT.md"
-ASSIGNED = ".tinygrad_edu_assignments.json"   # which assignments this copy was cut for (read by `grade`)
 
 
 class LeakError(RuntimeError):
@@ -61,7 +59,6 @@ def make_student_copy(assignment_ids, out, source=None, git=True):
         texts[relative] = text
     _check_every_assignment_cut(assignments, removed)
     texts[MANIFEST] = _manifest(assignments)
-    texts[ASSIGNED] = json.dumps({"assignments": [a.id for a in assignments]}, indent=2) + "\n"
 
     leaks = find_leaks(texts, removed, common_lines(release, all_regions, catalogue.assignment_of))
     if leaks:
