@@ -4,6 +4,7 @@ GitHub Classroom files; and submissions that try to hang, crash or fool the grad
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import zipfile
@@ -117,6 +118,13 @@ def test_grade_the_copy_then_the_solutions(student_copy, tmp_path):
     failed = [t for t in first["tests"] if t["tags"][0] == "conv2d"]
     assert all("conv2d: " in t["output"] for t in failed)        # the stub's message reaches the student
 
+    # the command, run inside the copy, grades the copy's code although the release is installed here
+    command = pathlib.Path(sys.executable).with_name("tinygrad-edu")
+    cli = subprocess.run([str(command), "grade", "--assignment", "adam"],
+                         cwd=student_copy, capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0 and re.search(r"^adam +0 / 10$", cli.stdout, re.M), cli.stdout[-2000:] + cli.stderr
+    assert "no answer key" not in cli.stderr             # the installed release is the answer key
+
     fill_in_solutions(student_copy)
     second = grade(submission=student_copy, assignments=CUT)
     assert second["score"] == sum(catalogue.get(a).points for a in CUT)
@@ -194,6 +202,18 @@ def test_github_classroom_files(tmp_path):
     assert text.count("uses: classroom-resources/autograding-command-grader@v1") == len(tests)
     assert "classroom-resources/autograding-grading-reporter@v1" in text
     assert f"runners: {','.join(f'test-{i}' for i in range(1, len(tests) + 1))}" in text
+
+
+def test_a_student_grading_their_own_copy_gets_the_tests_verdicts(tmp_path):
+    """With the student copy's own tests as the only ones (a student's environment), there is no answer key."""
+    copy = tmp_path / "own"
+    make_student_copy(["adam"], copy, git=False)
+    result = grade(submission=copy, source=copy, assignments=["adam", "unbroadcast"])
+    scores = {t["tags"][0]: 0 for t in result["tests"]}
+    for t in result["tests"]:
+        scores[t["tags"][0]] += t["score"]
+        assert "GRADER PROBLEM" not in t["output"]
+    assert scores == {"adam": 0, "unbroadcast": 10}
 
 
 def test_a_folder_of_uploaded_files_is_laid_over_a_fresh_copy(tmp_path):

@@ -32,7 +32,8 @@ import numpy as np
 from ..data.download import data_root
 from . import catalogue
 from .make import make_student_copy
-from .source import repository_root
+from .platforms import tests_in_file
+from .source import is_student_copy, repository_root
 
 RUNNER = pathlib.Path(__file__).with_name("runner.py")
 OUTPUT_LIMIT = 16_000          # characters of a child's output kept (half from the start, half from the end)
@@ -71,17 +72,21 @@ def grade(submission=None, assignments=None, source=None, hidden_tests=None, res
         account = _account(user)
         if account:
             _open_to_all(work)
-        same = submitted.resolve() == reference.resolve()
-        runs = [(g, "reference", reference, None) for g in groups]
+        has_key = not is_student_copy(reference)
+        if not has_key:
+            echo("note: the tests come from a student copy, so there is no answer key to compare with: each test "
+                 "is scored on its own verdict (feedback, not a grade)", file=sys.stderr)
+        same = has_key and submitted.resolve() == reference.resolve()
+        runs = [(g, "reference", reference, None) for g in groups] if has_key else []
         runs += [] if same else [(g, "submission", submitted, account) for g in groups]
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
             done = list(pool.map(lambda run: _run_group(run, runner, tests_dir, work, timeout), runs))
         by_run = {(g.name, kind): outcome for (g, kind, _, _), outcome in zip(runs, done)}
         tests = []
         for number, group in enumerate(groups, 1):
-            key = by_run[(group.name, "reference")]
+            key = by_run.get((group.name, "reference"))
             student = key if same else by_run[(group.name, "submission")]
-            tests.extend(_score_group(number, group, key, student, echo))
+            tests.extend(_score_group(number, group, key, student, tests_dir, echo))
     result = _results(tests, time.time() - started)
     if results:
         _write_atomically(pathlib.Path(results), json.dumps(result, indent=2) + "\n")
@@ -290,17 +295,23 @@ def _drop_privileges(account):
 
 
 # ---- scoring ------------------------------------------------------------------------------------
-def _score_group(number, group, key, student, echo):
-    """One Gradescope test entry per test that the answer key's run collected."""
-    if not key["tests"]:
+def _score_group(number, group, key, student, tests_dir, echo):
+    """One Gradescope test entry per test that the answer key's run collected (without an answer key: per test
+    function in the file)."""
+    if key is None:
+        listed = [{"nodeid": f"{group.file}::{name}", "points": points}
+                  for name, points in tests_in_file(tests_dir / group.file)]
+    elif key["tests"]:
+        listed = key["tests"]
+    else:
         raise GradeError(f"grade: the answer key's run of {group.file} collected no tests:\n{key['output'][-3000:]}")
     entries = []
-    for index, test in enumerate(key["tests"], 1):
+    for index, test in enumerate(listed, 1):
         nodeid, points = test["nodeid"], test["points"]
-        expected = key["records"].get(nodeid)
+        expected = key["records"].get(nodeid) if key else None
         got = student["records"].get(nodeid)
         passed, output = _verdict(got, expected, student)
-        if expected is None or expected["outcome"] != "passed":
+        if key is not None and (expected is None or expected["outcome"] != "passed"):
             problem = (f"GRADER PROBLEM: the answer key fails this test too, so it is scored on the submission's "
                        f"run alone; tell your instructor. The answer key's failure:\n"
                        f"{(expected or {}).get('message') or key['ended'] or 'it did not finish'}")

@@ -111,14 +111,16 @@ def _data_files(assignments):
 
 # ---- GitHub Classroom ------------------------------------------------------------------------------
 def graded_tests(root, assignment):
-    """[(test function name, points)] of an assignment's test file, read from its source (no import)."""
-    found = []
-    for test_file in assignment.tests:
-        tree = ast.parse((root / test_file).read_text(), test_file)
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-                found.append((f"{test_file}::{node.name}", _points(node)))
-    return found
+    """[("file::test", points)] of an assignment's graded tests, read from their source (no import)."""
+    return [(f"{test_file}::{name}", points) for test_file in assignment.tests
+            for name, points in tests_in_file(root / test_file)]
+
+
+def tests_in_file(path):
+    """[(test function name, points)] of one test file, from its source: `@pytest.mark.points(n)`, else 1."""
+    tree = ast.parse(pathlib.Path(path).read_text(), str(path))
+    return [(node.name, _points(node)) for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test")]
 
 
 def _points(function):

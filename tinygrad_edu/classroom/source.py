@@ -4,7 +4,7 @@ import pathlib
 import shutil
 import subprocess
 
-from .regions import find_regions
+from .regions import find_regions, student_regions
 
 MARKED = ("tinygrad_edu/", "kernels/", "lessons/", "tests/")   # where solution regions may live; in tests/ they
 # mark reference implementations that would hand a solution over, cut together with it
@@ -74,3 +74,14 @@ def library_regions(root, files=None):
         if is_marked(relative):
             regions.extend(find_regions(relative, (root / relative).read_text(encoding="utf-8")))
     return regions
+
+
+def is_student_copy(root):
+    """Whether `root` has stubs where the solutions were (`assignment make` wrote it): it is no answer key."""
+    root = pathlib.Path(root)
+    for relative in source_files(root):
+        if is_marked(relative):
+            text = (root / relative).read_text(encoding="utf-8", errors="replace")
+            if "# BEGIN YOUR CODE (" in text and student_regions(text):
+                return True
+    return False
