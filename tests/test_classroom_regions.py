@@ -1,6 +1,7 @@
 """Solution regions and the catalogue: markers parse in all three conventions, every region of the library
 belongs to an assignment, and every assignment has its regions, its graded tests and its points."""
 import ast
+import json
 import pathlib
 import subprocess
 import sys
@@ -166,3 +167,13 @@ def test_cli_list_and_show():
     unknown = subprocess.run([sys.executable, "-m", "tinygrad_edu.classroom", "assignment", "show", "nope"],
                              capture_output=True, text=True)
     assert unknown.returncode == 2 and "no assignment 'nope'" in unknown.stderr and "conv2d" in unknown.stderr
+
+
+def test_grade_leaves_a_valid_results_file_even_when_it_cannot_run(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text('{"score": 999}')            # stale, or forged: it must not survive
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_edu.classroom", "grade", "--submission",
+                           str(tmp_path / "missing"), "--results", str(results)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    written = json.loads(results.read_text())
+    assert written["score"] == 0 and written["tests"] == [] and "could not run" in written["output"]

@@ -108,11 +108,16 @@ def _classroom(args):
 
 
 def _grade(args):
-    from .grader import grade, score_table
-    result = grade(submission=args.submission, assignments=args.assignment, source=args.source,
-                   hidden_tests=args.hidden_tests, results=args.results, timeout=args.timeout, user=args.user,
-                   jobs=args.jobs, hidden_visibility=args.hidden_visibility,
-                   echo=lambda *a, **k: print(*a, **k))
+    from .grader import grade, score_table, write_failure
+    try:
+        result = grade(submission=args.submission, assignments=args.assignment, source=args.source,
+                       hidden_tests=args.hidden_tests, results=args.results, timeout=args.timeout, user=args.user,
+                       jobs=args.jobs, hidden_visibility=args.hidden_visibility,
+                       echo=lambda *a, **k: print(*a, **k))
+    except Exception as error:
+        if args.results:           # never leave a missing (or a stale, forged) results file behind
+            write_failure(args.results, error)
+        raise
     for test in result["tests"]:
         if args.verbose or test["status"] != "passed":
             mark = "ok  " if test["status"] == "passed" else "FAIL"

@@ -388,6 +388,13 @@ def score_table(tests, score=None, total=None):
     return "\n".join(lines)
 
 
+def write_failure(results, error):
+    """A results file that says the grader itself could not run (score 0), in place of whatever was there."""
+    text = (f"The grader could not run: {error}\nThis is not a verdict on your code; "
+            f"tell your instructor.")
+    _write_atomically(pathlib.Path(results), json.dumps({"score": 0, "output": text, "tests": []}, indent=2) + "\n")
+
+
 def _write_atomically(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -36,6 +36,7 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q -r requirements.txt
 mkdir -p /autograder/data && cp -r data/. /autograder/data/ && chmod -R a+rX /autograder/data
 id -u student >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin student
+chmod +x /autograder/source/run_autograder
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
