@@ -191,7 +191,7 @@ def test_one_adam_step_moves_each_weight_by_about_lr():
     p = tg.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
     p.grad = tg.tensor(np.array([0.5, -0.1, 4.0]))
     tg.optim.Adam([p], lr=0.1).step()
-    assert_close(p.data, np.array([0.9, -1.9, 2.9]), "weights after one step", rtol=1e-6)
+    assert_close(p.array, np.array([0.9, -1.9, 2.9]), "weights after one step", rtol=1e-6)
 '''
 
 

@@ -689,9 +689,9 @@ class TestOnRealGpu:
     def test_tensors_live_in_gpu_memory(self, real_device):
         import cupy
         x = tg.randn(2, 3, device="cuda")
-        assert isinstance(x.data, cupy.ndarray) and x.device == "cuda"
+        assert isinstance(x.array, cupy.ndarray) and x.device == "cuda"
         assert real_device.on_gpu and "matmul" in real_device.use_cupy  # cuBLAS is the default matmul
-        np.testing.assert_array_equal(x.cpu().numpy(), cupy.asnumpy(x.data))
+        np.testing.assert_array_equal(x.cpu().numpy(), cupy.asnumpy(x.array))
 
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("name", REAL_CASES)

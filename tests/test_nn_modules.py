@@ -88,13 +88,13 @@ def module_param_gradcheck(module, forward, eps=1e-6, atol=1e-5, rtol=1e-3, seed
         analytic = np.zeros(p.shape) if p.grad is None else p.grad.numpy().copy()
         numerical = np.zeros(p.shape)
         for idx in np.ndindex(*p.shape):
-            original = p.data[idx].item()
+            original = p.array[idx].item()
             values = []
             for delta in (eps, -eps):
-                p.data[idx] = original + delta
+                p.array[idx] = original + delta
                 with tg.no_grad():
                     values.append(float((forward().numpy() * v).sum()))
-            p.data[idx] = original
+            p.array[idx] = original
             numerical[idx] = (values[0] - values[1]) / (2 * eps)
         np.testing.assert_allclose(analytic, numerical, rtol=rtol, atol=atol, err_msg=name)
         checked += 1
@@ -164,7 +164,7 @@ def test_state_dict_round_trip():
     b = Net().double()
     idx = const([[0, 1], [4, 2], [3, 3]], np.int64)
     a.eval(), b.eval()
-    a.bn.running_mean.data[...] = np.arange(2.0)  # buffers travel too
+    a.bn.running_mean.array[...] = np.arange(2.0)  # buffers travel too
     assert not np.allclose(a(idx).numpy(), b(idx).numpy())
     result = b.load_state_dict(a.state_dict())
     assert result == ([], [])
@@ -173,7 +173,7 @@ def test_state_dict_round_trip():
         assert na == nb
         np.testing.assert_array_equal(pa.numpy(), pb.numpy())
     # values are copied, not aliased
-    a.head[0].weight.data[...] += 1.0
+    a.head[0].weight.array[...] += 1.0
     assert not np.allclose(a.head[0].weight.numpy(), b.head[0].weight.numpy())
 
 
@@ -181,7 +181,7 @@ def test_state_dict_entries_are_detached_and_share_data():
     lin = nn.Linear(2, 2)
     sd = lin.state_dict()
     assert not sd["weight"].requires_grad and sd["weight"].grad_fn is None
-    lin.weight.data[...] = 7.0
+    lin.weight.array[...] = 7.0
     np.testing.assert_array_equal(sd["weight"].numpy(), np.full((2, 2), 7.0, np.float32))
 
 
@@ -507,9 +507,9 @@ def test_lstm_cell_gate_order_is_i_f_g_o():
     """With zero weights the gate pre-activations are the biases: put a different value in each block."""
     cell = nn.LSTMCell(2, 1).double()
     for p in cell.parameters():
-        p.data[...] = 0.0
+        p.array[...] = 0.0
     a_i, a_f, a_g, a_o = 0.3, -1.2, 0.8, 2.0
-    cell.bias_ih.data[...] = [a_i, a_f, a_g, a_o]
+    cell.bias_ih.array[...] = [a_i, a_f, a_g, a_o]
     c0 = 0.7
     h, c = cell(const([[1.0, -1.0]]), (const([[0.0]]), const([[c0]])))
     c_expected = sigmoid_np(a_f) * c0 + sigmoid_np(a_i) * np.tanh(a_g)

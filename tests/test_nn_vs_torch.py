@@ -147,7 +147,7 @@ def test_batchnorm_train_step_then_eval(cls, shape):
     rng = np.random.default_rng(0)
     with torch.no_grad():  # non-trivial affine parameters
         for p, tp in zip(ours.parameters(), theirs.parameters()):
-            p.data[...] = rng.standard_normal(p.shape)
+            p.array[...] = rng.standard_normal(p.shape)
             tp.copy_(torch.from_numpy(p.numpy()))
     for step in range(2):  # training: batch statistics, running stats updated
         x = rng.standard_normal(shape) * 2 + 1
@@ -289,7 +289,7 @@ def test_multihead_attention(case, batch_first, need_weights):
     with torch.no_grad():  # non-zero biases, so their gradients mean something
         for name in ("in_proj_bias", "out_proj.bias"):
             p = dict(ours.named_parameters())[name]
-            p.data[...] = np.random.default_rng(7).uniform(-0.5, 0.5, p.shape)
+            p.array[...] = np.random.default_rng(7).uniform(-0.5, 0.5, p.shape)
             dict(theirs.named_parameters())[name].copy_(torch.from_numpy(p.numpy()))
     rng = np.random.default_rng(8)
     shape = lambda n: (N, n, E) if batch_first else (n, N, E)  # noqa: E731

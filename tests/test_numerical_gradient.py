@@ -105,7 +105,7 @@ def test_x_is_perturbed_in_place_and_restored_bit_for_bit():
 
 def test_tensor_data_is_perturbed_in_place_and_restored():
     t = tg.tensor(np.random.default_rng(6).standard_normal(4), requires_grad=True)
-    data, before = t.data, t.data.copy()
+    data, before = t.array, t.array.copy()
     outputs = []
 
     def f(arg):
@@ -113,7 +113,7 @@ def test_tensor_data_is_perturbed_in_place_and_restored():
         return outputs[-1]
 
     tg.eval_numerical_gradient(f, t)
-    assert t.data is data and t.data.tobytes() == before.tobytes()
+    assert t.array is data and t.array.tobytes() == before.tobytes()
     assert not any(out.requires_grad for out in outputs), "f runs under tg.no_grad(): no graph is recorded"
 
 

@@ -130,16 +130,16 @@ def run_against_reference(kind, options, shapes, seed, steps=5):
     params = make_params(init)
     opt = OPTIMIZERS[kind](params, **options)
     ref = reference(kind, init, options)
-    arrays = [p.data for p in params]
+    arrays = [p.array for p in params]
     for _ in range(steps):
         grads = random_arrays(rng, shapes)
         set_grads(params, grads)
         opt.step()
         ref.step(grads)
         for p, a, g, r in zip(params, arrays, grads, ref.p):
-            assert p.data is a, "the update must be in place: a parameter keeps its array"
-            np.testing.assert_array_equal(p.grad.data, g, err_msg="step() must not modify the gradient")
-            np.testing.assert_allclose(p.data, r, rtol=RTOL, atol=ATOL)
+            assert p.array is a, "the update must be in place: a parameter keeps its array"
+            np.testing.assert_array_equal(p.grad.array, g, err_msg="step() must not modify the gradient")
+            np.testing.assert_allclose(p.array, r, rtol=RTOL, atol=ATOL)
     return opt, params
 
 
@@ -199,8 +199,8 @@ def test_gradients_from_backward_and_float32(kind, options):
         ((w - tg.Tensor(target)) ** 2).sum().backward()
         opt.step()
         ref.step([2 * (ref.p[0] - target.astype(np.float64))])
-        assert w.dtype == tg.float32 and w.data.dtype == np.float32
-    assert all(s.data.dtype == np.float32 for s in opt.state[w].values() if isinstance(s, tg.Tensor))
+        assert w.dtype == tg.float32 and w.array.dtype == np.float32
+    assert all(s.array.dtype == np.float32 for s in opt.state[w].values() if isinstance(s, tg.Tensor))
     np.testing.assert_allclose(w.numpy(), ref.p[0], rtol=1e-4, atol=1e-5)
 
 
@@ -227,7 +227,7 @@ def test_shared_gradient_arrays_are_not_corrupted(kind):
         g = rng.standard_normal(4)
         a.grad = tg.Tensor(g)
         b.grad = a.grad.detach()            # the same array
-        assert b.grad.data is a.grad.data
+        assert b.grad.array is a.grad.array
         opt.step()
         ref.step([g, g])
         np.testing.assert_array_equal(a.grad.numpy(), g)
@@ -297,11 +297,11 @@ def test_zero_grad_set_to_none_false_gives_fresh_zeros():
     a, b = make_params([np.ones(3), np.ones(2)])
     shared = np.arange(3.0)
     a.grad = tg.Tensor(shared)
-    user_array, grad_tensor = a.grad.data, a.grad
+    user_array, grad_tensor = a.grad.array, a.grad
     optim.SGD([a, b], lr=0.1).zero_grad(set_to_none=False)
     assert a.grad is grad_tensor
     np.testing.assert_array_equal(a.grad.numpy(), np.zeros(3))
-    assert a.grad.shape == (3,) and a.grad.data.dtype == a.data.dtype
+    assert a.grad.shape == (3,) and a.grad.array.dtype == a.array.dtype
     np.testing.assert_array_equal(user_array, np.arange(3.0))   # the old array is not zeroed in place
     assert b.grad is None
 
@@ -371,7 +371,7 @@ def test_load_state_dict_accepts_arrays_and_casts_to_the_parameter():
     other = optim.Adam([q])
     other.load_state_dict(raw)
     assert other.state[q]["step"] == 1 and isinstance(other.state[q]["step"], int)
-    assert other.state[q]["exp_avg"].data.dtype == np.float32
+    assert other.state[q]["exp_avg"].array.dtype == np.float32
     p.grad, q.grad = tg.Tensor(np.full(3, 0.5, np.float32)), tg.Tensor(np.full(3, 0.5, np.float32))
     opt.step()
     other.step()
@@ -528,7 +528,7 @@ def test_clip_grad_norm(shapes, seed, norm_type, max_norm):
     params = make_params(random_arrays(rng, shapes))
     grads = [g * rng.uniform(0.1, 3.0) for g in random_arrays(rng, shapes)]
     set_grads(params, grads)
-    arrays = [p.grad.data for p in params]
+    arrays = [p.grad.array for p in params]
     total = clip_grad_norm_(params, max_norm, norm_type=norm_type)
     expected = _total_norm(grads, norm_type)
     assert isinstance(total, tg.Tensor) and total.shape == ()
@@ -559,7 +559,7 @@ def test_clip_grad_norm_edge_cases():
     (d,) = make_params([np.ones(2, dtype=np.float32)])
     d.grad = tg.Tensor(np.array([3.0, 4.0], dtype=np.float32))
     total = clip_grad_norm_(d, max_norm=2.5)
-    assert total.dtype == tg.float32 and d.grad.data.dtype == np.float32
+    assert total.dtype == tg.float32 and d.grad.array.dtype == np.float32
     np.testing.assert_allclose(total.item(), 5.0)
     np.testing.assert_allclose(d.grad.numpy(), [1.5, 2.0], rtol=1e-6)
     # no gradients at all
@@ -698,6 +698,6 @@ def test_training_a_linear_model(make):
         opt.step()
         sched.step()
         losses.append(loss.item())
-    assert all(p.data.dtype == np.float32 for p in params)
+    assert all(p.array.dtype == np.float32 for p in params)
     assert losses[-1] < 1e-2 * losses[0], (losses[0], losses[-1])
     np.testing.assert_allclose(opt.param_groups[0]["lr"], 0.05 * 0.5 ** 3)

@@ -65,6 +65,32 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class VersionCounter:
+    """How many times a tensor's memory has been changed in place (and by which op, the last time).
+
+    Tensors that share memory share one counter: a view made by an op (reshape,
+    transpose, x[1:]) gets its input's, and so does `detach()`. A node records the
+    counters of its inputs and output when it is made; if one has moved on by the
+    time backward reaches the node, and the node saved that memory, the gradient
+    would be computed from changed values, so backward refuses (see run_backward).
+    """
+    __slots__ = ("value", "last_op")
+
+    def __init__(self):
+        self.value, self.last_op = 0, None
+
+    def bump(self, op):
+        self.value += 1
+        self.last_op = op
+
+
+def memory_id(array):
+    """The id of the array that owns `array`'s memory (views point to it through .base)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return id(array)
+
+
 class Function:
     """One differentiable op. Subclasses define `forward` and `backward`.
 
@@ -76,6 +102,7 @@ class Function:
     saved = ()          # what save_for_backward kept; None once freed by backward
     inputs = ()
     needs_input_grad = ()
+    versions = ()       # (counter, value, memory id) of each input and the output, when the node was made
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -101,16 +128,20 @@ class Function:
                     f"{t._backend.name} (shapes {[tuple(x.shape) for x in tensors]}); move them with .to(device)")
         ctx = cls()
         ctx.backend = backend
-        out = ctx.forward(*[t.data for t in tensors], **params)
+        out = ctx.forward(*[t.array for t in tensors], **params)
         if not out.ndim and type(out) is not backend.array_type:  # numpy turns 0-d results into scalars
             out = backend.xp.asarray(out)
+        counter = _view_counter(out, tensors)
         if _grad_enabled:
             needs = tuple([t._requires_grad for t in tensors])
             if True in needs:
                 ctx.inputs = tensors
                 ctx.needs_input_grad = needs
-                return Tensor._wrap(out, backend, True, ctx)
-        return Tensor._wrap(out, backend, False, None)
+                result = Tensor._wrap(out, backend, True, ctx, counter)
+                ctx.versions = tuple([(t._counter, t._counter.value, memory_id(t.array)) for t in tensors]) + (
+                    (result._counter, result._counter.value, memory_id(out)),)
+                return result
+        return Tensor._wrap(out, backend, False, None, counter)
 
     @property
     def name(self):
@@ -118,6 +149,34 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+def _view_counter(out, tensors):
+    """The version counter of the input whose memory `out` is a view of, else None (a new one)."""
+    if getattr(out, "base", None) is None:
+        return None
+    owner = memory_id(out)
+    for t in tensors:
+        if memory_id(t.array) == owner:
+            return t._counter
+    return None
+
+
+def _check_versions(node):
+    """Refuse to backward through `node` if memory it saved has been changed in place since it was made."""
+    for counter, value, owner in node.versions:
+        if counter.value != value and any(memory_id(a) == owner for a in _saved_arrays(node)):
+            raise RuntimeError(
+                f"{node.name}: one of the tensors needed for gradient computation has been modified by an "
+                f"inplace operation ({counter.last_op}): it is at version {counter.value}, expected version "
+                f"{value}. Change it only after backward(), or work on a copy (.clone()) instead")
+
+
+def _saved_arrays(node):
+    """Every array a node keeps for its backward: what save_for_backward kept, and array attributes."""
+    for value in list(node.saved or ()) + list(vars(node).values()):
+        if hasattr(value, "shape") and hasattr(value, "base"):
+            yield value
 
 
 def _toposort(root):
@@ -152,6 +211,8 @@ def run_backward(tensor, grad, retain_graph=False):
         g = pending.pop(node, None)
         if g is None:
             continue
+        if node.versions:
+            _check_versions(node)
         if node.saved is None:
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time, but its saved arrays were "
@@ -162,10 +223,10 @@ def run_backward(tensor, grad, retain_graph=False):
         for t, need, ig in zip(node.inputs, node.needs_input_grad, input_grads):
             if not need or ig is None:
                 continue
-            if ig.shape != t.data.shape:
+            if ig.shape != t.array.shape:
                 raise RuntimeError(
                     f"{node.name} returned a gradient of shape {tuple(ig.shape)} for an input of shape "
-                    f"{tuple(t.data.shape)}; a backward must return one gradient shaped like each input")
+                    f"{tuple(t.array.shape)}; a backward must return one gradient shaped like each input")
             # BEGIN SOLUTION topo-sort  send ig to the leaf t, or add it to what is pending for t's grad_fn
             parent = t.grad_fn
             if parent is None:
@@ -184,7 +245,7 @@ def _accumulate_leaf(t, g):
     inputs (Add returns the same array for both), and .grad must be the leaf's own array."""
     # BEGIN SOLUTION topo-sort  the first gradient becomes t.grad (a copy), later ones are added
     if t.grad is None:
-        t.grad = Tensor._wrap(t._backend.xp.array(g, dtype=t.data.dtype), t._backend, False, None)
+        t.grad = Tensor._wrap(t._backend.xp.array(g, dtype=t.array.dtype), t._backend, False, None)
     else:
-        t.grad = Tensor._wrap(t._backend.xp.asarray(t.grad.data + g, dtype=t.data.dtype), t._backend, False, None)
+        t.grad = Tensor._wrap(t._backend.xp.asarray(t.grad.array + g, dtype=t.array.dtype), t._backend, False, None)
     # END SOLUTION

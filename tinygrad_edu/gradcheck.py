@@ -35,30 +35,30 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     if not checked:
         raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
     for i in checked:
-        if inputs[i].data.dtype != np.float64:
+        if inputs[i].array.dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; use float64 inputs "
                             f"(x.double()) so finite differences are accurate")
 
     # analytic: one backward with gradient v, on fresh leaves that share the inputs' data
     leaves = list(inputs)
     for i in checked:
-        leaves[i] = Tensor._wrap(inputs[i].data, inputs[i]._backend, True, None)
+        leaves[i] = Tensor._wrap(inputs[i].array, inputs[i]._backend, True, None)
     out = fn(*leaves)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     v = np.random.default_rng(seed).standard_normal(out.shape)
-    projection = out._backend.asarray(v, dtype=out.data.dtype)
+    projection = out._backend.asarray(v, dtype=out.array.dtype)
     if out.requires_grad:
         out.backward(Tensor._wrap(projection, out._backend, False, None))
 
     def projected(*args):
         with no_grad():
-            return float((fn(*args).data * projection).sum())
+            return float((fn(*args).array * projection).sum())
 
     for i in checked:
         leaf = leaves[i]
         analytic = np.zeros(leaf.shape) if leaf.grad is None else np.asarray(leaf.grad.numpy(), np.float64)
-        data = leaf.data  # perturbed in place, restored after each element
+        data = leaf.array  # perturbed in place, restored after each element
         numerical = np.zeros(leaf.shape)
         flat = numerical.reshape(-1)
         for k, idx in enumerate(np.ndindex(*leaf.shape)):

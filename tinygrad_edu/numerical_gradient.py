@@ -169,7 +169,7 @@ def _float_array(name, x):
         if x.device != "cpu":
             raise ValueError(f"{name}: x is on device '{x.device}'; numerical gradients perturb a numpy array "
                              f"in place, so pass a CPU tensor (x.cpu())")
-        data = x.data
+        data = x.array
     elif isinstance(x, np.ndarray):
         data = x
     else:

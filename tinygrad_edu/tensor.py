@@ -1,10 +1,15 @@
 """The Tensor: an array on a device plus what autograd needs to differentiate through it.
 
 A Tensor holds
-  data          the backend array (a numpy array on "cpu", a CuPy array on "cuda")
+  array         the backend array (a numpy array on "cpu", a CuPy array on "cuda")
   requires_grad whether gradients should flow back to it
   grad          the accumulated gradient (a Tensor) once backward has run
   grad_fn       the Function node that produced it (None for leaves)
+  _version      how often its memory was changed in place (autograd.VersionCounter)
+
+`t.data` is what it is in PyTorch: a Tensor sharing t's memory, outside the graph
+(`p.data -= lr * p.grad` changes p). In-place ops (`+=`, `add_`, `x[i] = v`, ...) are
+explained in inplace.py.
 
 Every differentiable method below checks its arguments, then calls one `Function`
 from `tinygrad_edu.ops`; the math of each op and of its backward lives there.
@@ -14,7 +19,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes
-from .autograd import Function, run_backward
+from .autograd import Function, VersionCounter, run_backward
 from .backends import backend_of_array, canonical_device, get_backend
 from .broadcast import broadcast_shape
 from .ops import binary, elementwise, indexing, matmul, reduce, shape as shape_ops
@@ -24,14 +29,14 @@ MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
 
 class Tensor:
-    __slots__ = ("data", "_backend", "_requires_grad", "grad", "grad_fn", "__weakref__")
+    __slots__ = ("array", "_backend", "_requires_grad", "grad", "grad_fn", "_counter", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
     # ---- creation --------------------------------------------------------------------------
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
         dtype = dtypes.to_dtype(dtype)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if device is None:
             backend = backend_of_array(data)
         else:
@@ -45,22 +50,26 @@ class Tensor:
                 raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r}")
             target = dtype or (dtypes.float32 if array.dtype.kind == "f" else dtypes.from_numpy(array.dtype))
         converted = backend.asarray(array, dtype=target.np)
-        self.data = converted.copy() if converted is data else converted  # never share the caller's array
+        self.array = converted.copy() if converted is data else converted  # never share the caller's array
         self._backend = backend
         self.grad = None
         self.grad_fn = None
+        self._counter = VersionCounter()
         self._requires_grad = False
         self.requires_grad = requires_grad
 
     @staticmethod
-    def _wrap(array, backend, requires_grad, grad_fn):
-        """Make a Tensor around an existing backend array without copying or checking (internal, fast)."""
+    def _wrap(array, backend, requires_grad, grad_fn, counter=None):
+        """Make a Tensor around an existing backend array without copying or checking (internal, fast).
+
+        `counter`: the version counter of the tensor whose memory this one shares (None: its own)."""
         t = object.__new__(Tensor)
-        t.data = array
+        t.array = array
         t._backend = backend
         t._requires_grad = requires_grad
         t.grad = None
         t.grad_fn = grad_fn
+        t._counter = counter or VersionCounter()
         return t
 
     def _like(self, array, requires_grad=False):
@@ -73,7 +82,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
-        if value and self.data.dtype.kind != "f":
+        if value and self.array.dtype.kind != "f":
             raise RuntimeError(
                 f"only floating-point tensors can require gradients; this tensor has dtype {self.dtype} and "
                 f"shape {self.shape}. Convert it with .float() or .double() first")
@@ -86,20 +95,38 @@ class Tensor:
         return self
 
     @property
+    def data(self):
+        """A tensor sharing this one's memory, with no history and requires_grad False, as in PyTorch:
+        changes made through it are not seen by autograd (`with tg.no_grad()` is the safer way)."""
+        return Tensor._wrap(self.array, self._backend, False, None)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: assigned value must be a Tensor, got {type(value).__name__}")
+        if value._backend is not self._backend:
+            raise RuntimeError(f"data: cannot assign a tensor on {value.device} to the data of one on {self.device}")
+        self.array = value.array
+
+    @property
+    def _version(self):
+        return self._counter.value
+
+    @property
     def device(self):
         return self._backend.name
 
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return dtypes.from_numpy(self.data.dtype)
+        return dtypes.from_numpy(self.array.dtype)
 
     @property
     def is_leaf(self):
@@ -112,7 +139,7 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
         if self.ndim == 0:
@@ -127,7 +154,7 @@ class Tensor:
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.data.dtype.kind == "f" and self.data.dtype != np.float32:
+        if self.array.dtype.kind == "f" and self.array.dtype != np.float32:
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
@@ -140,10 +167,10 @@ class Tensor:
     # ---- leaving the graph / the device ----------------------------------------------------
     def numpy(self):
         """The data as a numpy array (shared with the tensor on the CPU, copied from a GPU)."""
-        return self._backend.to_numpy(self.data)
+        return self._backend.to_numpy(self.array)
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to a Python number, "
                              f"this one has shape {self.shape}")
         return self.numpy().reshape(()).item()
@@ -158,14 +185,15 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                                f"use .any() or .all()")
         return bool(self.item())
 
     def detach(self):
-        """The same data, cut from the graph: no grad_fn, requires_grad False."""
-        return Tensor._wrap(self.data, self._backend, False, None)
+        """The same memory, cut from the graph: no grad_fn, requires_grad False (and the same version counter,
+        so autograd still notices when it is changed in place)."""
+        return Tensor._wrap(self.array, self._backend, False, None, self._counter)
 
     def clone(self):
         return Clone.apply(self)
@@ -180,7 +208,7 @@ class Tensor:
             out = ToDevice.apply(out, device=canonical_device(device))
         if dtype is not None:
             dtype = dtypes.to_dtype(dtype)
-            if dtype.np != out.data.dtype:
+            if dtype.np != out.array.dtype:
                 out = elementwise.Cast.apply(out, dtype=dtype.np)
         return out
 
@@ -209,11 +237,11 @@ class Tensor:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
                                "did you forget requires_grad=True on an input, or run it under no_grad?")
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can be created implicitly only for scalar outputs, but this tensor has "
                     f"shape {self.shape}; pass gradient= (a tensor of that shape) or reduce it first, e.g. .sum()")
-            grad = self._backend.xp.ones_like(self.data)
+            grad = self._backend.xp.ones_like(self.array)
         else:
             if not isinstance(gradient, Tensor):
                 gradient = Tensor(gradient, device=self.device)
@@ -222,19 +250,19 @@ class Tensor:
                                    f"{self.shape}; they must match")
             if gradient.device != self.device:
                 raise RuntimeError(f"backward: gradient is on {gradient.device} but the tensor is on {self.device}")
-            grad = gradient.data.astype(self.data.dtype, copy=False)
+            grad = gradient.array.astype(self.array.dtype, copy=False)
         run_backward(self, grad, retain_graph=retain_graph)
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _scalar(self, value, op):
         """A Python number as a 0-d tensor whose dtype follows PyTorch's promotion for `self op value`."""
-        kind = self.data.dtype.kind
+        kind = self.array.dtype.kind
         if isinstance(value, (bool, np.bool_)):
-            dt = self.data.dtype
+            dt = self.array.dtype
         elif isinstance(value, (int, np.integer)):
-            dt = self.data.dtype if kind in "fi" else np.int64
+            dt = self.array.dtype if kind in "fi" else np.int64
         elif isinstance(value, (float, np.floating)):
-            dt = self.data.dtype if kind == "f" else np.float32
+            dt = self.array.dtype if kind == "f" else np.float32
         else:
             raise TypeError(f"{op}: unsupported operand of type {type(value).__name__} with a Tensor")
         return Tensor._wrap(self._backend.xp.asarray(value, dtype=dt), self._backend, False, None)
@@ -245,10 +273,10 @@ class Tensor:
         a = self
         if a._backend is not b._backend:
             raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and {b.device}")
-        if a.data.dtype != b.data.dtype:
+        if a.array.dtype != b.array.dtype:
             a, b = _promote(a, b)
-        if a.data.shape != b.data.shape:
-            broadcast_shape(op, a.data.shape, b.data.shape)
+        if a.array.shape != b.array.shape:
+            broadcast_shape(op, a.array.shape, b.array.shape)
         return a, b
 
     def __add__(self, other):
@@ -274,13 +302,13 @@ class Tensor:
 
     def __truediv__(self, other):
         a, b = self._operands(other, "div")
-        if a.data.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
+        if a.array.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
             a, b = a.float(), b.float()
         return binary.Div.apply(a, b)
 
     def __rtruediv__(self, other):
         a, b = self._operands(other, "div")
-        if a.data.dtype.kind != "f":
+        if a.array.dtype.kind != "f":
             a, b = a.float(), b.float()
         return binary.Div.apply(b, a)
 
@@ -305,7 +333,7 @@ class Tensor:
     # comparisons are not differentiable: they return bool tensors outside the graph
     def _compare(self, other, op, fn):
         a, b = self._operands(other, op)
-        return self._like(fn(a.data, b.data))
+        return self._like(fn(a.array, b.array))
 
     def __lt__(self, other):
         return self._compare(other, "lt", lambda a, b: a < b)
@@ -326,9 +354,9 @@ class Tensor:
         return self._compare(other, "ne", lambda a, b: a != b)
 
     def __invert__(self):
-        if self.data.dtype.kind != "b":
+        if self.array.dtype.kind != "b":
             raise TypeError(f"~ is defined for bool tensors only, this one has dtype {self.dtype}")
-        return self._like(~self.data)
+        return self._like(~self.array)
 
     def __and__(self, other):
         return self._compare(other, "and", lambda a, b: a & b)
@@ -337,10 +365,10 @@ class Tensor:
         return self._compare(other, "or", lambda a, b: a | b)
 
     def any(self):
-        return self._like(self.data.any())
+        return self._like(self.array.any())
 
     def all(self):
-        return self._like(self.data.all())
+        return self._like(self.array.all())
 
     # ---- elementwise -----------------------------------------------------------------------
     def exp(self):
@@ -382,17 +410,17 @@ class Tensor:
         return where(condition, self, other)
 
     def _floating(self, op):
-        return self if self.data.dtype.kind == "f" else self.float()
+        return self if self.array.dtype.kind == "f" else self.float()
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
         axis = normalize_dims("sum", dim, self.shape)
-        x = self if self.data.dtype.kind in "fi" else self.long()
+        x = self if self.array.dtype.kind in "fi" else self.long()
         return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
         axis = normalize_dims("mean", dim, self.shape)
-        if self.data.dtype.kind != "f":
+        if self.array.dtype.kind != "f":
             raise TypeError(f"mean: needs a floating-point tensor, got dtype {self.dtype}; use .float() first")
         return reduce.Sum.apply(self, axis=axis, keepdim=keepdim) / _count(self.shape, axis)
 
@@ -410,7 +438,7 @@ class Tensor:
 
     def _max_min(self, op, fn_cls, arg, dim, keepdim):
         axis = normalize_dims(op, dim, self.shape)
-        if self.data.size == 0:
+        if self.array.size == 0:
             raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
         values = fn_cls.apply(self, axis=axis, keepdim=keepdim)
         if isinstance(dim, int):  # PyTorch returns (values, indices) when one dim is named
@@ -432,10 +460,10 @@ class Tensor:
 
     def _arg(self, op, fn, dim, keepdim):
         if dim is None:
-            out = fn(self.data.reshape(-1))
+            out = fn(self.array.reshape(-1))
             return self._like(out.reshape((1,) * self.ndim) if keepdim else out)
         axis = normalize_dim(op, dim, self.ndim, self.shape)
-        return self._like(fn(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
+        return self._like(fn(self.array, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
     def argmax(self, dim=None, keepdim=False):
         return self._arg("argmax", self._backend.xp.argmax, dim, keepdim)
@@ -564,7 +592,7 @@ class Tensor:
 
     def masked_fill(self, mask, value):
         """A copy of self with `value` where the bool `mask` (broadcastable to self) is True."""
-        if not isinstance(mask, Tensor) or mask.data.dtype.kind != "b":
+        if not isinstance(mask, Tensor) or mask.array.dtype.kind != "b":
             raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
         if broadcast_shape("masked_fill", self.shape, mask.shape) != self.shape:
             raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape "
@@ -589,9 +617,9 @@ class Tensor:
         parts, advanced = [], False
         for part in index:
             if isinstance(part, Tensor):
-                if part.data.dtype.kind not in "bi":
+                if part.array.dtype.kind not in "bi":
                     raise IndexError(f"getitem: tensors used as indices must be int64 or bool, got {part.dtype}")
-                part = part.data if part._backend is self._backend else self._backend.asarray(part.numpy())
+                part = part.array if part._backend is self._backend else self._backend.asarray(part.numpy())
                 advanced = True
             elif isinstance(part, (list, np.ndarray)):
                 part = self._backend.asarray(part)
@@ -608,18 +636,18 @@ class Tensor:
 
     # ---- in-place helpers used by optimizers and initialisers (outside autograd) -----------
     def zero_(self):
-        self.data[...] = 0
+        self.array[...] = 0
         return self
 
     def fill_(self, value):
-        self.data[...] = value
+        self.array[...] = value
         return self
 
     def copy_(self, other):
-        src = other.data if isinstance(other, Tensor) else other
+        src = other.array if isinstance(other, Tensor) else other
         if tuple(src.shape) != self.shape:
             raise ValueError(f"copy_: source shape {tuple(src.shape)} does not match {self.shape}")
-        self.data[...] = self._backend.asarray(src) if isinstance(src, np.ndarray) else src
+        self.array[...] = self._backend.asarray(src) if isinstance(src, np.ndarray) else src
         return self
 
 
@@ -631,7 +659,7 @@ _autograd.Tensor = Tensor
 # ---- module-level ops ----------------------------------------------------------------------
 def where(condition, input, other):
     """input where condition is True, else other (all three broadcast together)."""
-    if not isinstance(condition, Tensor) or condition.data.dtype.kind != "b":
+    if not isinstance(condition, Tensor) or condition.array.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', condition)!r}")
     if not isinstance(input, Tensor):
         input = other._scalar(input, "where") if isinstance(other, Tensor) else Tensor(input)
@@ -651,7 +679,7 @@ def cat(tensors, dim=0):
         if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != first.shape[:d] + first.shape[d + 1:]:
             raise ValueError(f"cat: all tensors must match except along dim {dim}; got shapes "
                              f"{[x.shape for x in tensors]}")
-    if len({t.data.dtype for t in tensors}) > 1:
+    if len({t.array.dtype for t in tensors}) > 1:
         tensors = [t.to(dtype=_common_dtype(tensors)) for t in tensors]
     return shape_ops.Cat.apply(*tensors, axis=d)
 
@@ -679,7 +707,7 @@ def _matmul(a, b):
                          f"({k_a} columns on the left vs {k_b} rows on the right)")
     if a.ndim > 2 or b.ndim > 2:
         broadcast_shape("matmul (batch dims)", a.shape[:-2], b.shape[:-2])
-    if a.data.dtype != b.data.dtype:
+    if a.array.dtype != b.array.dtype:
         a, b = _promote(a, b)
     return matmul.MatMul.apply(a, b)
 
@@ -719,7 +747,7 @@ def _promote(a, b):
 
 
 def _common_dtype(tensors):
-    kinds = [t.data.dtype for t in tensors]
+    kinds = [t.array.dtype for t in tensors]
     floats = [k for k in kinds if k.kind == "f"]
     if floats:
         return dtypes.float64 if any(k == np.float64 for k in floats) else dtypes.float32

@@ -94,7 +94,7 @@ def check_gradients(name, fn, *arrays, seed=0, rtol=1e-5, atol=1e-7, eps=1e-6):
 
         def forward():
             with tg.no_grad():
-                return fn(*[tg.tensor(a) for a in arrays]).data
+                return fn(*[tg.tensor(a) for a in arrays]).array
         expected = numerical_gradient(forward, array, direction, eps)
         assert_close(tensor.grad, expected, f"{name}: gradient of input {i}", rtol=rtol, atol=atol)
 

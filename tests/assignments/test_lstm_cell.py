@@ -98,14 +98,14 @@ def test_lstm_cell_module_over_a_sequence():
         return state[0]
     run().backward(tg.tensor(g))
     h_ref, _ = _sequence_by_definition(xs, np.zeros((BATCH, HIDDEN)), np.zeros((BATCH, HIDDEN)),
-                                       *(params[n].data for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+                                       *(params[n].array for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
     with tg.no_grad():
         assert_close(run(), h_ref[-1], "h after 3 steps of nn.LSTMCell")
     for name in ("weight_ih", "weight_hh", "bias_ih"):
         def forward():
             with tg.no_grad():
-                return run().data
-        expected = numerical_gradient(forward, params[name].data, g)
+                return run().array
+        expected = numerical_gradient(forward, params[name].array, g)
         assert_close(params[name].grad, expected, f"d h_3 / d {name} over 3 steps", rtol=1e-5, atol=1e-7)
 
 
@@ -123,7 +123,7 @@ def test_lstm_module_output_and_input_gradient():
     lstm = nn.LSTM(INPUT, HIDDEN).double()
     (xs,) = _normal(8, (5, 2, INPUT))
     out, (h_n, c_n) = lstm(tg.tensor(xs))
-    weights = [getattr(lstm, n).data for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    weights = [getattr(lstm, n).array for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
     hs, cs = _sequence_by_definition(xs, np.zeros((2, HIDDEN)), np.zeros((2, HIDDEN)), *weights)
     assert_close(out, hs, "nn.LSTM output: h_t for every step")
     assert_close(c_n, cs[-1:], "nn.LSTM c_n")

@@ -75,7 +75,7 @@ def test_gradients_accumulate_across_backward_calls():
     c = _leaf(9, (3,))
     given = tg.tensor(g.copy())
     c.backward(given)
-    given.data[...] *= 3.0                  # changing the given array afterwards must not change c.grad
+    given.array[...] *= 3.0                  # changing the given array afterwards must not change c.grad
     assert_close(c.grad, g, "c.grad after a backward from the leaf c")
     c.backward(given)
     assert_close(c.grad, 4 * g, "c.grad after a second backward from c")

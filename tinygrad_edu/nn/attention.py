@@ -84,10 +84,10 @@ class MultiheadAttention(Module):
         total = None
 
         def to_float(m):
-            data = m.data
+            data = m.array
             if data.dtype.kind == "b":
-                return xp.where(data, -xp.inf, 0.0).astype(like.data.dtype)
-            return data.astype(like.data.dtype)
+                return xp.where(data, -xp.inf, 0.0).astype(like.array.dtype)
+            return data.astype(like.array.dtype)
 
         if attn_mask is not None:
             m = to_float(attn_mask)
@@ -95,7 +95,7 @@ class MultiheadAttention(Module):
                 m = m.reshape(n, self.num_heads, L, S)
             total = m
         elif is_causal:
-            total = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), 0.0, -xp.inf).astype(like.data.dtype)
+            total = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), 0.0, -xp.inf).astype(like.array.dtype)
         if key_padding_mask is not None:
             if key_padding_mask.shape != (n, S):
                 raise ValueError(f"MultiheadAttention: key_padding_mask must have shape ({n}, {S}), got "

@@ -27,12 +27,12 @@ def _pair(op, name, value):
 def _check_float(op, name, t):
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    if t.data.dtype.kind != "f":
+    if t.array.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 def _check_same_dtype(op, *tensors):
-    kinds = {t.data.dtype for t in tensors if t is not None}
+    kinds = {t.array.dtype for t in tensors if t is not None}
     if len(kinds) > 1:
         raise TypeError(f"{op}: tensors must share one dtype, got {[str(t.dtype) for t in tensors if t is not None]}; "
                         f"convert with .float() or .double()")
@@ -164,7 +164,7 @@ def _reduce(op, loss_values, reduction):
 
 def _class_dim_last(op, input, target):
     """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
-    if not isinstance(target, Tensor) or target.data.dtype.kind != "i":
+    if not isinstance(target, Tensor) or target.array.dtype.kind != "i":
         raise TypeError(f"{op}: target must be an int64 tensor of class indices, got "
                         f"{getattr(target, 'dtype', type(target).__name__)}")
     if input.ndim == 1:
@@ -201,7 +201,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
                                        label_smoothing=float(label_smoothing))
     if reduction == "mean":
-        count = int((flat_target.data != ignore_index).sum())
+        count = int((flat_target.array != ignore_index).sum())
         return per_item.sum() / count if count else per_item.sum() * float("nan")
     if reduction == "none":
         return per_item.reshape(out_shape)
@@ -215,10 +215,10 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     log_probs, flat_target = _class_dim_last("nll_loss", input, target)
     _check_targets("nll_loss", flat_target, log_probs.shape[1], ignore_index, input.shape)
     xp = input._backend.xp
-    valid = flat_target.data != ignore_index
+    valid = flat_target.array != ignore_index
     rows = Tensor._wrap(xp.arange(log_probs.shape[0]), input._backend, False, None)
-    safe = Tensor._wrap(xp.where(valid, flat_target.data, 0), input._backend, False, None)
-    picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.data.dtype), input._backend, False, None)
+    safe = Tensor._wrap(xp.where(valid, flat_target.array, 0), input._backend, False, None)
+    picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.array.dtype), input._backend, False, None)
     if reduction == "mean":
         return picked.sum() / int(valid.sum())
     if reduction == "none":
@@ -250,9 +250,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """Sigmoid + binary cross-entropy in one numerically stable op."""
     _check_float("binary_cross_entropy_with_logits", "input", input)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    if target.data.dtype != input.data.dtype:
+    if target.array.dtype != input.array.dtype:
         target = target.to(dtype=input.dtype)
-    pw = None if pos_weight is None else pos_weight.data
+    pw = None if pos_weight is None else pos_weight.array
     values = loss.BCEWithLogits.apply(input, target, pos_weight=pw)
     if weight is not None:
         values = values * weight
@@ -271,7 +271,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if t is not None and t.shape != normalized_shape:
             raise ValueError(f"layer_norm: {name} of shape {t.shape} must have shape {normalized_shape}")
     if weight is None and bias is not None:
-        weight = Tensor._wrap(input._backend.xp.ones(normalized_shape, input.data.dtype), input._backend, False,
+        weight = Tensor._wrap(input._backend.xp.ones(normalized_shape, input.array.dtype), input._backend, False,
                               None)
     args = [input] + [t for t in (weight, bias) if t is not None]
     return normalization.LayerNorm.apply(*args, ndim=len(normalized_shape), eps=eps)
@@ -299,15 +299,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"shape {input.shape}")
         axes = (0,) + tuple(range(2, input.ndim))
-        mean = input.data.mean(axis=axes, keepdims=True)
-        var = input.data.var(axis=axes, keepdims=True)
+        mean = input.array.mean(axis=axes, keepdims=True)
+        var = input.array.var(axis=axes, keepdims=True)
         if running_mean is not None:
-            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.reshape(-1)
+            running_mean.array[...] = (1 - momentum) * running_mean.array + momentum * mean.reshape(-1)
         if running_var is not None:
             unbiased = var.reshape(-1) * (count / (count - 1))
-            running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+            running_var.array[...] = (1 - momentum) * running_var.array + momentum * unbiased
         if weight is None and bias is not None:
-            weight = Tensor._wrap(input._backend.xp.ones((c,), input.data.dtype), input._backend, False, None)
+            weight = Tensor._wrap(input._backend.xp.ones((c,), input.array.dtype), input._backend, False, None)
         args = [input] + [t for t in (weight, bias) if t is not None]
         return normalization.BatchNormTrain.apply(*args, mean=mean, var=var, eps=eps)
     if running_mean is None or running_var is None:
@@ -330,18 +330,18 @@ def dropout(input, p=0.5, training=True):
     if p == 1.0:
         return input * 0.0
     keep = generator().random(input.shape) >= p
-    mask = input._backend.asarray(keep.astype(input.data.dtype) / (1 - p), dtype=input.data.dtype)
+    mask = input._backend.asarray(keep.astype(input.array.dtype) / (1 - p), dtype=input.array.dtype)
     return input * Tensor._wrap(mask, input._backend, False, None)
 
 
 def embedding(input, weight):
     """Rows of weight (num, dim) picked by the int64 indices in `input` -> input.shape + (dim,)."""
-    if not isinstance(input, Tensor) or input.data.dtype.kind != "i":
+    if not isinstance(input, Tensor) or input.array.dtype.kind != "i":
         raise TypeError(f"embedding: indices must be an int64 tensor, got {getattr(input, 'dtype', type(input))}")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     if input.numel():
-        lo, hi = int(input.data.min()), int(input.data.max())
+        lo, hi = int(input.array.min()), int(input.array.max())
         if lo < 0 or hi >= weight.shape[0]:
             raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} (in indices of shape "
                              f"{input.shape}) is out of range for {weight.shape[0]} embeddings (weight of shape "
@@ -351,14 +351,14 @@ def embedding(input, weight):
 
 def one_hot(tensor, num_classes=-1):
     """int64 (..., num_classes) with a 1 at each index."""
-    if tensor.data.dtype.kind != "i":
+    if tensor.array.dtype.kind != "i":
         raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
     xp = tensor._backend.xp
     if num_classes < 0:
-        num_classes = int(tensor.data.max()) + 1
-    if tensor.numel() and (int(tensor.data.min()) < 0 or int(tensor.data.max()) >= num_classes):
+        num_classes = int(tensor.array.max()) + 1
+    if tensor.numel() and (int(tensor.array.min()) < 0 or int(tensor.array.max()) >= num_classes):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes})")
-    return Tensor._wrap((tensor.data[..., None] == xp.arange(num_classes)).astype(xp.int64), tensor._backend,
+    return Tensor._wrap((tensor.array[..., None] == xp.arange(num_classes)).astype(xp.int64), tensor._backend,
                         False, None)
 
 
@@ -411,10 +411,10 @@ def _additive_mask(attn_mask, full_shape, like):
         raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {attn_mask.shape} does not broadcast to "
                          f"{full_shape}")
     xp = like._backend.xp
-    m = attn_mask.data
+    m = attn_mask.array
     if m.dtype.kind == "b":
         m = xp.where(m, 0.0, -xp.inf)
-    m = m.astype(like.data.dtype)
+    m = m.astype(like.array.dtype)
     target = full_shape if m.ndim > 2 else full_shape[-2:]
     return xp.array(xp.broadcast_to(m, target))  # a writable, contiguous copy (kernels take plain arrays)
 

@@ -8,7 +8,7 @@ from ..random import generator
 
 
 def _fill(tensor, values):
-    tensor.data[...] = tensor._backend.asarray(values, dtype=tensor.data.dtype)
+    tensor.array[...] = tensor._backend.asarray(values, dtype=tensor.array.dtype)
     return tensor
 
 
@@ -47,7 +47,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 
 def constant_(tensor, val):
-    tensor.data[...] = val
+    tensor.array[...] = val
     return tensor
 
 

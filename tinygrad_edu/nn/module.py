@@ -131,7 +131,7 @@ class Module:
             if tuple(array.shape) != target.shape:
                 raise ValueError(f"load_state_dict: '{name}' has shape {tuple(array.shape)} in the state dict but "
                                  f"{target.shape} in the model")
-            target.data[...] = target._backend.asarray(array, dtype=target.data.dtype)
+            target.array[...] = target._backend.asarray(array, dtype=target.array.dtype)
         return missing, unexpected
 
     # ---- modes, devices, dtypes ------------------------------------------------------------
@@ -163,7 +163,7 @@ class Module:
                     if t is None:
                         continue
                     new = fn(t)
-                    t.data, t._backend = new.data, new._backend
+                    t.array, t._backend = new.array, new._backend
                     if t.grad is not None:
                         g = fn(t.grad)
                         t.grad = g
@@ -171,7 +171,7 @@ class Module:
 
     def to(self, device=None, dtype=None):
         """Move (and/or convert) every parameter and buffer; parameters stay the same objects."""
-        return self._convert(lambda t: t.detach().to(device, dtype if t.data.dtype.kind == "f" else None))
+        return self._convert(lambda t: t.detach().to(device, dtype if t.array.dtype.kind == "f" else None))
 
     def cpu(self):
         return self.to("cpu")

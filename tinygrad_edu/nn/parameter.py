@@ -8,7 +8,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            super().__init__(data.data, requires_grad=requires_grad, device=data.device)
+            super().__init__(data.array, requires_grad=requires_grad, device=data.device)
         else:
             super().__init__(data, requires_grad=requires_grad)
 

@@ -30,8 +30,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     xp = home.xp
 
     # the norm of each gradient on its own device, then the norm of those norms
-    norms = [home.asarray(g._backend.to_numpy(_norm(g._backend.xp, g.data, norm_type)))
-             if g._backend is not home else _norm(xp, g.data, norm_type) for g in grads]
+    norms = [home.asarray(g._backend.to_numpy(_norm(g._backend.xp, g.array, norm_type)))
+             if g._backend is not home else _norm(xp, g.array, norm_type) for g in grads]
     total = xp.asarray(_norm(xp, xp.stack(norms), norm_type))
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
@@ -45,7 +45,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                 continue
             scaled.add(id(g))
             c = coef if g._backend is home else g._backend.asarray(home.to_numpy(coef))
-            g.data = g._backend.xp.asarray(g.data * c.astype(g.data.dtype))
+            g.array = g._backend.xp.asarray(g.array * c.astype(g.array.dtype))
     return Tensor._wrap(total, home, False, None)
 
 

@@ -36,30 +36,30 @@ class Adam(Optimizer):
             weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
             for p in self._params_with_grad(group):
                 xp = p._backend.xp
-                g = p.grad.data                     # never written to: it may be shared
+                g = p.grad.array                     # never written to: it may be shared
                 state = self.state.setdefault(p, {})
                 state["step"] = t = state.get("step", 0) + 1
-                m = self._buffer(p, state, "exp_avg").data
-                v = self._buffer(p, state, "exp_avg_sq").data
+                m = self._buffer(p, state, "exp_avg").array
+                v = self._buffer(p, state, "exp_avg_sq").array
 
                 if weight_decay != 0:
                     if self.decoupled_weight_decay:
-                        p.data *= 1 - lr * weight_decay
+                        p.array *= 1 - lr * weight_decay
                     else:
-                        g = g + weight_decay * p.data
+                        g = g + weight_decay * p.array
 
                 # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
                 m += (1 - beta1) * (g - m)          # = beta1 * m + (1 - beta1) * g
                 v *= beta2
                 v += (1 - beta2) * (g * g)
                 if amsgrad:
-                    v_max = self._buffer(p, state, "max_exp_avg_sq").data
+                    v_max = self._buffer(p, state, "max_exp_avg_sq").array
                     xp.maximum(v_max, v, out=v_max)
                     v = v_max
 
                 step_size = lr / (1 - beta1 ** t)
                 denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-                p.data -= step_size * (m / denom)
+                p.array -= step_size * (m / denom)
                 # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         return loss
 

@@ -14,13 +14,13 @@ override the optimizer's defaults:
 tensors) and every option; `opt.state` maps a parameter to a dict of its
 buffers (momentum, running averages, step count).
 
-Subclasses write only `step()`. Updates are plain array arithmetic on `p.data`
-and `p.grad.data` with the parameter's array module `xp` (numpy on "cpu", CuPy
+Subclasses write only `step()`. Updates are plain array arithmetic on `p.array`
+and `p.grad.array` with the parameter's array module `xp` (numpy on "cpu", CuPy
 on "cuda"), so no autograd graph is built and the optimizer never imports numpy.
 Two rules keep that safe:
-  * `p.data` is updated in place, so a parameter keeps its identity (and any
+  * `p.array` is updated in place, so a parameter keeps its identity (and any
     view of it taken by a module stays valid);
-  * `p.grad.data` is never written to: gradients of different parameters may be
+  * `p.grad.array` is never written to: gradients of different parameters may be
     the very same array (autograd hands the same array to both inputs of an add).
 """
 from ..autograd import enable_grad
@@ -84,7 +84,7 @@ class Optimizer:
                 raise ValueError(f"{name}: parameter {i} (shape {p.shape}) does not require grad, so it would "
                                  f"never be updated; set requires_grad=True or leave it out, e.g. "
                                  f"[p for p in model.parameters() if p.requires_grad]")
-            if p.data.dtype.kind != "f":
+            if p.array.dtype.kind != "f":
                 raise TypeError(f"{name}: parameter {i} has dtype {p.dtype}; only floating-point tensors can be "
                                 f"optimized")
         if len({id(p) for p in params}) != len(params):
@@ -122,7 +122,7 @@ class Optimizer:
     def _buffer(self, p, state, key):
         """A state buffer `state[key]` of zeros shaped like p, created on p's device on first use."""
         if state.get(key) is None:
-            state[key] = p._like(p._backend.xp.zeros_like(p.data))
+            state[key] = p._like(p._backend.xp.zeros_like(p.array))
         return state[key]
 
     # ---- the training-loop API -------------------------------------------------------------
@@ -140,7 +140,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data = p._backend.xp.zeros_like(p.grad.data)
+                    p.grad.array = p._backend.xp.zeros_like(p.grad.array)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns the loss from `closure` (if given)."""
@@ -224,7 +224,7 @@ class Optimizer:
 
 def _copy_value(v):
     if isinstance(v, Tensor):
-        return v._like(v.data.copy())
+        return v._like(v.array.copy())
     return v
 
 
@@ -238,11 +238,11 @@ def _load_value(key, value, p):
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if getattr(value, "ndim", None) == 0 and key == "step":  # a step counter saved as a 0-d array
         return int(value.item()) if float(value.item()).is_integer() else float(value.item())
     if not hasattr(value, "shape"):
         raise TypeError(f"load_state_dict: state entry {key!r} is a {type(value).__name__}; expected a Tensor, "
                         f"an array or a number")
     array = p._backend.asarray(value)
-    return p._like(array.astype(p.data.dtype if array.dtype.kind == "f" else array.dtype))  # astype copies
+    return p._like(array.astype(p.array.dtype if array.dtype.kind == "f" else array.dtype))  # astype copies

@@ -44,17 +44,17 @@ class SGD(Optimizer):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
             for p in self._params_with_grad(group):
-                d = p.grad.data                     # never written to: it may be shared
+                d = p.grad.array                     # never written to: it may be shared
                 if weight_decay != 0:
-                    d = d + weight_decay * p.data
+                    d = d + weight_decay * p.array
                 if momentum != 0:
                     state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:                 # first step: the buffer starts as the gradient itself
                         buf = state["momentum_buffer"] = p._like(p._backend.xp.copy(d))
                     else:
-                        buf.data *= momentum
-                        buf.data += (1 - dampening) * d
-                    d = d + momentum * buf.data if nesterov else buf.data
-                p.data -= lr * d
+                        buf.array *= momentum
+                        buf.array += (1 - dampening) * d
+                    d = d + momentum * buf.array if nesterov else buf.array
+                p.array -= lr * d
         return loss
