@@ -8,7 +8,9 @@ by side:
 
 `Function.apply(*tensors)` runs `forward` on the tensors' arrays and, when any input
 requires grad, records the instance itself as the output's `grad_fn`: the instance
-*is* the graph node, it remembers its inputs and whatever `save_for_backward` kept.
+*is* the graph node, it remembers its inputs, their nodes (`parents`, taken now: an
+in-place op may later give an input tensor a new grad_fn, which must not change this
+node's past) and whatever `save_for_backward` kept.
 
 `backward()` walks the nodes in reverse topological order (found iteratively, so a
 chain of 10,000 ops does not hit Python's recursion limit), calls each node's
@@ -101,6 +103,7 @@ class Function:
 
     saved = ()          # what save_for_backward kept; None once freed by backward
     inputs = ()
+    parents = ()        # each input's grad_fn when this node was made (None for a leaf)
     needs_input_grad = ()
     versions = ()       # (counter, value, memory id) of each input and the output, when the node was made
 
@@ -131,17 +134,23 @@ class Function:
         out = ctx.forward(*[t.array for t in tensors], **params)
         if not out.ndim and type(out) is not backend.array_type:  # numpy turns 0-d results into scalars
             out = backend.xp.asarray(out)
-        counter = _view_counter(out, tensors)
+        base = _viewed_input(out, tensors)
+        counter = base._counter if base is not None else None
+        result = None
         if _grad_enabled:
             needs = tuple([t._requires_grad for t in tensors])
             if True in needs:
                 ctx.inputs = tensors
+                ctx.parents = tuple([t.grad_fn for t in tensors])
                 ctx.needs_input_grad = needs
                 result = Tensor._wrap(out, backend, True, ctx, counter)
                 ctx.versions = tuple([(t._counter, t._counter.value, memory_id(t.array)) for t in tensors]) + (
                     (result._counter, result._counter.value, memory_id(out)),)
-                return result
-        return Tensor._wrap(out, backend, False, None, counter)
+        if result is None:
+            result = Tensor._wrap(out, backend, False, None, counter)
+        if base is not None and hasattr(ctx, "view"):
+            result._base = (base, ctx)   # a view op's output: in-place changes to it must reach `base` (inplace.py)
+        return result
 
     @property
     def name(self):
@@ -151,14 +160,14 @@ class Function:
         return f"<{self.name}>"
 
 
-def _view_counter(out, tensors):
-    """The version counter of the input whose memory `out` is a view of, else None (a new one)."""
+def _viewed_input(out, tensors):
+    """The input whose memory the array `out` is a view of (it shares that input's version counter), else None."""
     if getattr(out, "base", None) is None:
         return None
     owner = memory_id(out)
     for t in tensors:
         if memory_id(t.array) == owner:
-            return t._counter
+            return t
     return None
 
 
@@ -174,23 +183,24 @@ def _check_versions(node):
 
 def _saved_arrays(node):
     """Every array a node keeps for its backward: what save_for_backward kept, and array attributes."""
-    for value in list(node.saved or ()) + list(vars(node).values()):
-        if hasattr(value, "shape") and hasattr(value, "base"):
-            yield value
+    return [value for value in list(node.saved or ()) + list(vars(node).values()) if _is_array(value)]
+
+
+def _is_array(value):
+    return hasattr(value, "shape") and hasattr(value, "base")
 
 
 def _toposort(root):
     """Nodes reachable from `root`, each after every node that consumes its output."""
     # BEGIN SOLUTION topo-sort  a depth-first search with an explicit stack (no recursion): each node after all its consumers
     order, seen = [], {root}
-    stack = [(root, iter(root.inputs))]
+    stack = [(root, iter(root.parents))]
     while stack:
         node, parents = stack[-1]
-        for t in parents:
-            parent = t.grad_fn
+        for parent in parents:
             if parent is not None and parent not in seen:
                 seen.add(parent)
-                stack.append((parent, iter(parent.inputs)))
+                stack.append((parent, iter(parent.parents)))
                 break
         else:
             stack.pop()
@@ -220,15 +230,14 @@ def run_backward(tensor, grad, retain_graph=False):
         input_grads = node.backward(g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for t, need, ig in zip(node.inputs, node.needs_input_grad, input_grads):
+        for t, parent, need, ig in zip(node.inputs, node.parents, node.needs_input_grad, input_grads):
             if not need or ig is None:
                 continue
             if ig.shape != t.array.shape:
                 raise RuntimeError(
                     f"{node.name} returned a gradient of shape {tuple(ig.shape)} for an input of shape "
                     f"{tuple(t.array.shape)}; a backward must return one gradient shaped like each input")
-            # BEGIN SOLUTION topo-sort  send ig to the leaf t, or add it to what is pending for t's grad_fn
-            parent = t.grad_fn
+            # BEGIN SOLUTION topo-sort  send ig to the leaf t, or add it to what is pending for t's node (parent)
             if parent is None:
                 _accumulate_leaf(t, ig)
             elif parent in pending:

@@ -18,7 +18,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, inplace
 from .autograd import Function, VersionCounter, run_backward
 from .backends import backend_of_array, canonical_device, get_backend
 from .broadcast import broadcast_shape
@@ -29,7 +29,7 @@ MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
 
 class Tensor:
-    __slots__ = ("array", "_backend", "_requires_grad", "grad", "grad_fn", "_counter", "__weakref__")
+    __slots__ = ("array", "_backend", "_requires_grad", "grad", "grad_fn", "_counter", "_base", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
     # ---- creation --------------------------------------------------------------------------
@@ -55,6 +55,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._counter = VersionCounter()
+        self._base = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -70,6 +71,7 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._counter = counter or VersionCounter()
+        t._base = None         # (tensor, view node) when an op made this tensor as a view of another's memory
         return t
 
     def _like(self, array, requires_grad=False):
@@ -612,43 +614,115 @@ class Tensor:
         return shape_ops.Pad.apply(self, pad_width=tuple(width), value=value)
 
     def __getitem__(self, index):
-        if not isinstance(index, tuple):
-            index = (index,)
-        parts, advanced = [], False
-        for part in index:
-            if isinstance(part, Tensor):
-                if part.array.dtype.kind not in "bi":
-                    raise IndexError(f"getitem: tensors used as indices must be int64 or bool, got {part.dtype}")
-                part = part.array if part._backend is self._backend else self._backend.asarray(part.numpy())
-                advanced = True
-            elif isinstance(part, (list, np.ndarray)):
-                part = self._backend.asarray(part)
-                advanced = True
-            elif not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
-                raise IndexError(f"getitem: unsupported index {part!r} of type {type(part).__name__}")
-            parts.append(part)
-        index = tuple(parts)
+        index, advanced = self._index(index, "getitem")
         try:
             return indexing.GetItem.apply(self, index=index, advanced=advanced)
         except IndexError as exc:
             raise IndexError(f"getitem: index {_show_index(index)} is invalid for a tensor of shape "
                              f"{self.shape}: {exc}") from None
 
-    # ---- in-place helpers used by optimizers and initialisers (outside autograd) -----------
+    def _index(self, index, op):
+        """A user's index as backend-array parts, and whether it is advanced (integer/bool arrays)."""
+        if not isinstance(index, tuple):
+            index = (index,)
+        parts, advanced = [], False
+        for part in index:
+            if isinstance(part, Tensor):
+                if part.array.dtype.kind not in "bi":
+                    raise IndexError(f"{op}: tensors used as indices must be int64 or bool, got {part.dtype}")
+                part = part.array if part._backend is self._backend else self._backend.asarray(part.numpy())
+                advanced = True
+            elif isinstance(part, (list, np.ndarray)):
+                part = self._backend.asarray(part)
+                advanced = True
+            elif not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
+                raise IndexError(f"{op}: unsupported index {part!r} of type {type(part).__name__}")
+            parts.append(part)
+        return tuple(parts), advanced
+
+    # ---- in place (inplace.py: the rules, and how the graph follows) --------------------------
+    def __setitem__(self, index, value):
+        """x[index] = value, with autograd: the gradient of the old x is zero where it was overwritten."""
+        parts, advanced = self._index(index, "setitem")
+
+        def assign(old):
+            v = value if isinstance(value, Tensor) else old._scalar(value, "setitem")
+            if v.array.dtype != old.array.dtype:
+                v = v.to(dtype=old.dtype)
+            try:
+                return indexing.SetItem.apply(old, v, index=parts, advanced=advanced)
+            except (IndexError, ValueError) as exc:
+                raise IndexError(f"setitem: cannot assign a value of shape {v.shape} to index {_show_index(parts)} "
+                                 f"of a tensor of shape {self.shape}: {exc}") from None
+        inplace.update(self, "setitem", assign)
+
+    def __iadd__(self, other):
+        return inplace.update(self, "add_", lambda old: old + other)
+
+    def __isub__(self, other):
+        return inplace.update(self, "sub_", lambda old: old - other)
+
+    def __imul__(self, other):
+        return inplace.update(self, "mul_", lambda old: old * other)
+
+    def __itruediv__(self, other):
+        return inplace.update(self, "div_", lambda old: old / other)
+
+    def add_(self, other, alpha=1):
+        return inplace.update(self, "add_", lambda old: old + (other if alpha == 1 else other * alpha))
+
+    def sub_(self, other, alpha=1):
+        return inplace.update(self, "sub_", lambda old: old - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other):
+        return inplace.update(self, "mul_", lambda old: old * other)
+
+    def div_(self, other):
+        return inplace.update(self, "div_", lambda old: old / other)
+
+    def clamp_(self, min=None, max=None):
+        return inplace.update(self, "clamp_", lambda old: old.clamp(min, max))
+
+    def masked_fill_(self, mask, value):
+        return inplace.update(self, "masked_fill_", lambda old: old.masked_fill(mask, value))
+
     def zero_(self):
-        self.array[...] = 0
-        return self
+        return self.fill_(0)
 
     def fill_(self, value):
-        self.array[...] = value
-        return self
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_: only a number or a 0-d tensor can fill a tensor, got shape {value.shape}")
+        xp = self._backend.xp
+        return inplace.update(self, "fill_", lambda old: Tensor._wrap(
+            xp.full(self.shape, value.item() if isinstance(value, Tensor) else value, dtype=self.array.dtype),
+            self._backend, False, None))
 
-    def copy_(self, other):
-        src = other.array if isinstance(other, Tensor) else other
-        if tuple(src.shape) != self.shape:
-            raise ValueError(f"copy_: source shape {tuple(src.shape)} does not match {self.shape}")
-        self.array[...] = self._backend.asarray(src) if isinstance(src, np.ndarray) else src
-        return self
+    def copy_(self, src):
+        """Copy src's values into self (src broadcast to self's shape, converted to self's dtype and device);
+        the gradient flows to src."""
+        if not isinstance(src, Tensor):
+            src = Tensor(src, device=self.device, dtype=self.dtype)
+
+        def copied(old):
+            moved = src.to(device=self.device, dtype=self.dtype)
+            try:
+                return moved.expand(*self.shape) if moved.shape != self.shape else moved
+            except ValueError:
+                raise RuntimeError(f"copy_: the source's shape {src.shape} does not broadcast to the tensor's shape "
+                                   f"{self.shape}") from None
+        return inplace.update(self, "copy_", copied)
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        return self._fill_random("normal_", lambda rng: rng.normal(mean, std, self.shape), generator)
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        return self._fill_random("uniform_", lambda rng: rng.uniform(a, b, self.shape), generator)
+
+    def _fill_random(self, op, draw, generator):
+        from .random import generator as library_generator
+        samples = draw(generator if generator is not None else library_generator())
+        return inplace.update(self, op, lambda old: Tensor._wrap(
+            self._backend.asarray(samples, dtype=self.array.dtype), self._backend, False, None))
 
 
 from . import autograd as _autograd  # noqa: E402

@@ -1,5 +1,6 @@
 """`x[index]` for basic (ints, slices, None, Ellipsis) and advanced (integer/bool array) indices."""
 from ..autograd import Function
+from ..broadcast import unbroadcast
 
 
 class GetItem(Function):
@@ -22,6 +23,32 @@ class GetItem(Function):
         else:
             dx[self.index] = g
         return dx
+
+    def view(self, array):
+        """x[index] of another array shaped like x (a view for basic indices; used when the view is changed in
+        place)."""
+        return array[self.index]
+
+
+class SetItem(Function):
+    """y = x with y[index] = v (v broadcast to the indexed shape);
+    dx = dy with zeros at the indexed places (those values of x were overwritten), dv = dy[index] summed back
+    to v's shape. With an advanced index that repeats a place, the last write wins, as in numpy and PyTorch.
+    """
+    def forward(self, x, v, index=None, advanced=False):
+        self.index, self.v_shape = index, v.shape
+        y = x.copy()
+        y[index] = v
+        return y
+
+    def backward(self, g):
+        dx = dv = None
+        if self.needs_input_grad[0]:
+            dx = g.copy()
+            dx[self.index] = 0
+        if self.needs_input_grad[1]:
+            dv = unbroadcast(g[self.index], self.v_shape)
+        return dx, dv
 
 
 def _integer_index(index):

@@ -6,21 +6,28 @@ from ..broadcast import unbroadcast
 class Reshape(Function):
     """y = x viewed with a new shape;  dx = dy reshaped to x's shape."""
     def forward(self, x, shape=None):
-        self.shape = x.shape
+        self.shape, self.new_shape = x.shape, shape
         return x.reshape(shape)
 
     def backward(self, g):
         return g.reshape(self.shape)
 
+    def view(self, array):
+        """The same view of another array shaped like x (used when the view is changed in place)."""
+        return array.reshape(self.new_shape)
+
 
 class Permute(Function):
     """y = x with axes reordered by `dims`;  dx = dy with the inverse order applied."""
     def forward(self, x, dims=None):
-        self.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
+        self.dims, self.inverse = dims, tuple(sorted(range(len(dims)), key=dims.__getitem__))
         return x.transpose(dims)
 
     def backward(self, g):
         return g.transpose(self.inverse)
+
+    def view(self, array):
+        return array.transpose(self.dims)
 
 
 class Expand(Function):
