@@ -67,23 +67,29 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+_writes = 0   # in-place writes so far, in the whole process: a node made after the last one needs no check
+
+
 class VersionCounter:
-    """How many times a tensor's memory has been changed in place (and by which op, the last time).
+    """How many times a tensor's memory has been changed in place (by which op, and when, the last time).
 
     Tensors that share memory share one counter: a view made by an op (reshape,
-    transpose, x[1:]) gets its input's, and so does `detach()`. A node records the
-    counters of its inputs and output when it is made; if one has moved on by the
-    time backward reaches the node, and the node saved that memory, the gradient
-    would be computed from changed values, so backward refuses (see run_backward).
+    transpose, x[1:]) gets its input's, and so does `detach()`. When backward reaches a
+    node, any input or output whose memory was written after the node was made, and
+    that the node saved for its backward, would give a gradient computed from changed
+    values, so backward refuses (see run_backward).
     """
-    __slots__ = ("value", "last_op")
+    __slots__ = ("value", "last_op", "last_write", "owner")
 
     def __init__(self):
-        self.value, self.last_op = 0, None
+        self.value, self.last_op, self.last_write, self.owner = 0, None, 0, None
 
-    def bump(self, op):
+    def bump(self, op, owner):
+        """Record an in-place write by `op` to the memory whose owning array has id `owner`."""
+        global _writes
+        _writes += 1
         self.value += 1
-        self.last_op = op
+        self.last_op, self.last_write, self.owner = op, _writes, owner
 
 
 def memory_id(array):
@@ -105,7 +111,8 @@ class Function:
     inputs = ()
     parents = ()        # each input's grad_fn when this node was made (None for a leaf)
     needs_input_grad = ()
-    versions = ()       # (counter, value, memory id) of each input and the output, when the node was made
+    writes_at = 0       # the number of in-place writes in the process when this node was made
+    out_counter = None  # the output's version counter
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -134,7 +141,7 @@ class Function:
         out = ctx.forward(*[t.array for t in tensors], **params)
         if not out.ndim and type(out) is not backend.array_type:  # numpy turns 0-d results into scalars
             out = backend.xp.asarray(out)
-        base = _viewed_input(out, tensors)
+        base = None if getattr(out, "base", None) is None else _viewed_input(out, tensors)
         counter = base._counter if base is not None else None
         result = None
         if _grad_enabled:
@@ -144,8 +151,7 @@ class Function:
                 ctx.parents = tuple([t.grad_fn for t in tensors])
                 ctx.needs_input_grad = needs
                 result = Tensor._wrap(out, backend, True, ctx, counter)
-                ctx.versions = tuple([(t._counter, t._counter.value, memory_id(t.array)) for t in tensors]) + (
-                    (result._counter, result._counter.value, memory_id(out)),)
+                ctx.writes_at, ctx.out_counter = _writes, result._counter
         if result is None:
             result = Tensor._wrap(out, backend, False, None, counter)
         if base is not None and hasattr(ctx, "view"):
@@ -162,8 +168,6 @@ class Function:
 
 def _viewed_input(out, tensors):
     """The input whose memory the array `out` is a view of (it shares that input's version counter), else None."""
-    if getattr(out, "base", None) is None:
-        return None
     owner = memory_id(out)
     for t in tensors:
         if memory_id(t.array) == owner:
@@ -173,12 +177,12 @@ def _viewed_input(out, tensors):
 
 def _check_versions(node):
     """Refuse to backward through `node` if memory it saved has been changed in place since it was made."""
-    for counter, value, owner in node.versions:
-        if counter.value != value and any(memory_id(a) == owner for a in _saved_arrays(node)):
+    for counter in [t._counter for t in node.inputs] + [node.out_counter]:
+        if counter.last_write > node.writes_at and any(memory_id(a) == counter.owner for a in _saved_arrays(node)):
             raise RuntimeError(
                 f"{node.name}: one of the tensors needed for gradient computation has been modified by an "
-                f"inplace operation ({counter.last_op}): it is at version {counter.value}, expected version "
-                f"{value}. Change it only after backward(), or work on a copy (.clone()) instead")
+                f"inplace operation ({counter.last_op}) after this node was made; it is now at version "
+                f"{counter.value}. Change it only after backward(), or work on a copy (.clone()) instead")
 
 
 def _saved_arrays(node):
@@ -221,7 +225,7 @@ def run_backward(tensor, grad, retain_graph=False):
         g = pending.pop(node, None)
         if g is None:
             continue
-        if node.versions:
+        if node.writes_at != _writes:     # something was changed in place since this node was made
             _check_versions(node)
         if node.saved is None:
             raise RuntimeError(

@@ -56,7 +56,7 @@ def update(tensor, op, compute):
     except ValueError:              # numpy: "assignment destination is read-only" (an expanded tensor)
         raise RuntimeError(f"{op}: several elements of this tensor share one memory location (it was made by "
                            f"expand()); changing it in place is ambiguous. Make a copy with .clone() first") from None
-    tensor._counter.bump(op)
+    tensor._counter.bump(op, memory_id(tensor.array))
     if recording:          # tensor now stands for the result: its history is the result's (none for a constant)
         tensor.grad_fn, tensor._requires_grad = node, result.requires_grad
     return tensor
