@@ -5,8 +5,9 @@
     (x.tanh() * 2).sum().backward()
     x.grad
 """
-from . import cuda
+from . import accelerator, cuda
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .device import device
 from .dtypes import bool_ as bool  # noqa: A001  (PyTorch's name)
 from .dtypes import float32, float64, int64
 from .factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
@@ -16,6 +17,7 @@ from .numerical_gradient import eval_numerical_gradient, eval_numerical_gradient
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, cat, stack, where
+from .functions import *  # noqa: F401,F403  (tg.exp(x), tg.sum(x, dim), ...: the function form of methods)
 
 tensor = Tensor
 float = float32  # noqa: A001

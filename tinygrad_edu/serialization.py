@@ -80,7 +80,7 @@ class _Encoder:
         if isinstance(obj, Tensor):
             parameter = _parameter_class()
             return {"t": "tensor", "key": self._store(obj, obj.numpy()), "dtype": obj.dtype.name,
-                    "device": obj.device, "requires_grad": bool(obj.requires_grad),
+                    "device": str(obj.device), "requires_grad": bool(obj.requires_grad),
                     "parameter": parameter is not None and isinstance(obj, parameter)}
         if isinstance(obj, np.ndarray):
             return {"t": "ndarray", "key": self._store(obj, obj)}

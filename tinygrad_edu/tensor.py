@@ -22,10 +22,13 @@ from . import dtypes, inplace
 from .autograd import Function, VersionCounter, run_backward
 from .backends import backend_of_array, canonical_device, get_backend
 from .broadcast import broadcast_shape
-from .ops import binary, elementwise, indexing, matmul, reduce, shape as shape_ops
+from .device import device
+from .ops import binary, elementwise, gather as gather_ops, indexing, matmul, reduce, shape as shape_ops
 from .shapes import infer_reshape, normalize_dim, normalize_dims, sizes_from_args
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
+Sorted = namedtuple("Sorted", ["values", "indices"])
+TopK = namedtuple("TopK", ["values", "indices"])
 
 
 class Tensor:
@@ -45,7 +48,7 @@ class Tensor:
             array = data
             target = dtype or dtypes.from_numpy(array.dtype)
         else:  # Python numbers and (nested) lists: floats default to float32, like PyTorch
-            array = np.asarray(data)
+            array = np.asarray(_numbers(data))
             if array.dtype == object:
                 raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r}")
             target = dtype or (dtypes.float32 if array.dtype.kind == "f" else dtypes.from_numpy(array.dtype))
@@ -116,7 +119,12 @@ class Tensor:
 
     @property
     def device(self):
-        return self._backend.name
+        """A tg.device; compares equal to its name ("cpu", "cuda")."""
+        return device(self._backend.name)
+
+    @property
+    def is_cuda(self):
+        return self._backend.name == "cuda"
 
     @property
     def shape(self):
@@ -342,6 +350,24 @@ class Tensor:
 
     def __le__(self, other):
         return self._compare(other, "le", lambda a, b: a <= b)
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
 
     def __gt__(self, other):
         return self._compare(other, "gt", lambda a, b: a > b)
@@ -640,6 +666,170 @@ class Tensor:
             parts.append(part)
         return tuple(parts), advanced
 
+    # ---- more of PyTorch's Tensor API -----------------------------------------------------------
+    def t(self):
+        """The transpose of a matrix (a 0-D or 1-D tensor is returned as it is)."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but this one has shape {self.shape}; "
+                               f"use transpose(dim0, dim1) or permute")
+        return self.transpose(0, 1)
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def narrow(self, dim, start, length):
+        """The slice start:start+length of dim (a view)."""
+        d = normalize_dim("narrow", dim, self.ndim, self.shape)
+        size = self.shape[d]
+        start = start + size if start < 0 else start
+        if not (0 <= start <= size and 0 <= length and start + length <= size):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of size {size}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def contiguous(self):
+        """Self if its memory is already laid out row by row, else a copy that is (gradients flow through)."""
+        return self if self.array.flags.c_contiguous else self.clone()
+
+    def type(self, dtype=None):
+        """With no argument, the type's name ('tinygrad_edu.FloatTensor'); with a dtype, the tensor converted."""
+        names = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "bool": "BoolTensor"}
+        if dtype is None:
+            return "tinygrad_edu." + names[self.dtype.name]
+        if isinstance(dtype, str) and dtype.rpartition(".")[2] in names.values():
+            dtype = {v: k for k, v in names.items()}[dtype.rpartition(".")[2]]
+        return self.to(dtype=dtype)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return Tensor(data, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return self.new_full(sizes_from_args("new_zeros", size), 0, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return self.new_full(sizes_from_args("new_ones", size), 1, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        dtype = dtypes.to_dtype(dtype) or self.dtype
+        array = self._backend.xp.full(tuple(size), fill_value, dtype=dtype.np)
+        return Tensor._wrap(array, self._backend, False, None).requires_grad_(requires_grad)
+
+    def __index__(self):
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index; this one "
+                            f"has dtype {self.dtype} and shape {self.shape}")
+        return int(self.item())
+
+    def __format__(self, spec):
+        if self.array.size == 1 and self.ndim == 0:
+            return format(self.item(), spec)
+        if not spec:
+            return repr(self)
+        raise TypeError(f"unsupported format string {spec!r} for a tensor of shape {self.shape}; format "
+                        f"t.item() for a one-element tensor")
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (above `diagonal` set to 0); gradients flow to what is kept."""
+        return self._triangle("tril", diagonal, lambda xp, n, m: xp.tri(n, m, diagonal, dtype=bool))
+
+    def triu(self, diagonal=0):
+        return self._triangle("triu", diagonal, lambda xp, n, m: ~xp.tri(n, m, diagonal - 1, dtype=bool))
+
+    def _triangle(self, op, diagonal, mask):
+        if self.ndim < 2:
+            raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions, got shape {self.shape}")
+        keep = self._like(mask(self._backend.xp, *self.shape[-2:]))
+        return where(keep, self, self._scalar(0, op))
+
+    def cumsum(self, dim, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        d = normalize_dim("cumsum", dim, max(x.ndim, 1), x.shape if x.ndim else (1,))
+        if x.ndim == 0:
+            return x
+        if x.array.dtype.kind == "b":
+            x = x.long()
+        return gather_ops.Cumsum.apply(x, dim=d)
+
+    def gather(self, dim, index):
+        """out[p] = self[p with coordinate `dim` replaced by index[p]]; index has self's number of dims."""
+        d, index = self._along_index("gather", dim, index)
+        return gather_ops.Gather.apply(self, index=index, dim=d)
+
+    def scatter(self, dim, index, src=None, value=None):
+        """A copy of self with self[p with coordinate `dim` replaced by index[p]] = src[p] (or `value`)."""
+        d, index = self._along_index("scatter", dim, index)
+        if src is None:
+            if value is None:
+                raise TypeError("scatter: give src (a tensor) or value (a number)")
+            src = self.new_full(index.shape, value)
+        elif not isinstance(src, Tensor):
+            src = self.new_full(index.shape, src)
+        if src.array.dtype != self.array.dtype:
+            src = src.to(dtype=self.dtype)
+        if any(i > s for i, s in zip(index.shape, src.shape)):
+            raise RuntimeError(f"scatter: index of shape {index.shape} is larger than src of shape {src.shape}")
+        return gather_ops.Scatter.apply(self, src, index=index, dim=d)
+
+    def _along_index(self, op, dim, index):
+        if not isinstance(index, Tensor) or index.array.dtype.kind != "i":
+            raise TypeError(f"{op}: index must be an int64 tensor, got {getattr(index, 'dtype', type(index))}")
+        if index.ndim != self.ndim:
+            raise RuntimeError(f"{op}: index (shape {index.shape}) must have as many dims as the input "
+                               f"(shape {self.shape})")
+        d = normalize_dim(op, dim, self.ndim, self.shape)
+        for i, (n, m) in enumerate(zip(index.shape, self.shape)):
+            if i != d and n > m:
+                raise RuntimeError(f"{op}: index of shape {index.shape} is larger than the input of shape "
+                                   f"{self.shape} at dim {i}")
+        xp = self._backend.xp
+        array = index.array if index._backend is self._backend else self._backend.asarray(index.numpy())
+        if array.size and (int(array.min()) < -self.shape[d] or int(array.max()) >= self.shape[d]):
+            raise IndexError(f"{op}: index out of range for dim {dim} of size {self.shape[d]} (indices from "
+                             f"{int(array.min())} to {int(array.max())})")
+        return d, xp.where(array < 0, array + self.shape[d], array)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along dim (stable: equal elements keep their order); the values' gradient flows
+        back through the indices."""
+        indices = self.argsort(dim, descending=descending, stable=stable)
+        return Sorted(self.gather(dim, indices) if self.ndim else self, indices)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        if self.ndim == 0:
+            return self._like(self._backend.xp.zeros((), dtype=np.int64))
+        d = normalize_dim("argsort", dim, self.ndim, self.shape)
+        xp = self._backend.xp
+        keys = -self.array if descending and self.array.dtype.kind != "b" else self.array
+        order = xp.argsort(keys, axis=d, kind="stable")
+        if descending and self.array.dtype.kind == "b":
+            order = xp.flip(xp.argsort(self.array, axis=d, kind="stable"), axis=d)
+        return self._like(order.astype(np.int64))
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The k largest (or smallest) elements along dim and their indices, largest first."""
+        d = normalize_dim("topk", dim, max(self.ndim, 1), self.shape or (1,))
+        size = self.shape[d] if self.ndim else 1
+        if not 0 <= k <= size:
+            raise RuntimeError(f"topk: k ({k}) is out of range for dim {dim} of size {size}")
+        order = self.argsort(d, descending=largest, stable=True)
+        indices = order[(slice(None),) * d + (slice(0, k),)] if self.ndim else order
+        return TopK(self.gather(d, indices) if self.ndim else self, indices)
+
+    def multinomial(self, num_samples, replacement=False, generator=None):
+        """Draw category indices with probabilities proportional to each row (1-D or 2-D, non-negative)."""
+        from .random import generator as library_generator
+        if self.ndim not in (1, 2):
+            raise RuntimeError(f"multinomial: probabilities must be 1-D or 2-D, got shape {self.shape}")
+        rows = self.numpy().reshape(-1, self.shape[-1]).astype(np.float64)
+        if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(axis=1) <= 0).any():
+            raise RuntimeError("multinomial: probabilities must be finite, non-negative and not all zero in a row")
+        if not replacement and num_samples > (rows > 0).sum(axis=1).min():
+            raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement from a row "
+                               f"with fewer non-zero probabilities")
+        rng = generator if generator is not None else library_generator()
+        drawn = np.stack([rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum()) for r in rows])
+        drawn = drawn.reshape(self.shape[:-1] + (num_samples,)).astype(np.int64)
+        return Tensor._wrap(self._backend.asarray(drawn), self._backend, False, None)
+
     # ---- in place (inplace.py: the rules, and how the graph follows) --------------------------
     def __setitem__(self, index, value):
         """x[index] = value, with autograd: the gradient of the old x is zero where it was overwritten."""
@@ -841,3 +1031,15 @@ def _count(shape, axis):
 def _show_index(index):
     """The index for an error message, with arrays shown by their shapes."""
     return tuple(getattr(p, "shape", p) for p in index)
+
+
+def _numbers(data):
+    """Nested lists that may hold one-element tensors (tg.tensor([loss1, loss2])), as plain numbers."""
+    if isinstance(data, Tensor):
+        if data.array.size != 1:
+            raise ValueError(f"tensor: only one-element tensors can be converted to numbers inside a list, got one "
+                             f"of shape {data.shape}")
+        return data.item()
+    if isinstance(data, (list, tuple)):
+        return [_numbers(d) for d in data]
+    return data
