@@ -193,6 +193,8 @@ def test_unsupported_objects_are_refused_before_writing(tmp_path):
     path = tmp_path / "bad.npz"
     with pytest.raises(TypeError, match="cannot save .* of type"):
         tg.save({"f": lambda x: x}, path)
+    with pytest.raises(TypeError, match=r"whole Linear.*tg.save\(obj.state_dict\(\), path\)"):
+        tg.save(tg.nn.Linear(2, 2), path)                 # torch.save(model, path): refused, with the way out
     with pytest.raises(TypeError, match="object"):
         tg.save({"a": np.array([1, "x"], dtype=object)}, path)
     with pytest.raises(TypeError, match="dict keys"):

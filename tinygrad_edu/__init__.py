@@ -6,7 +6,7 @@
     x.grad
 """
 from . import accelerator, cuda
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
 from .dtypes import bool_ as bool  # noqa: A001  (PyTorch's name)
 from .dtypes import float32, float64, int64

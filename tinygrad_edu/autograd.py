@@ -67,6 +67,23 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class set_grad_enabled:  # noqa: N801  (PyTorch's name)
+    """`tg.set_grad_enabled(False)` switches graph recording off (on with True); used as `with
+    tg.set_grad_enabled(training):` it does so for the block only, as in PyTorch."""
+
+    def __init__(self, mode):
+        global _grad_enabled
+        self._previous, _grad_enabled = _grad_enabled, bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+
 _writes = 0   # in-place writes so far, in the whole process: a node made after the last one needs no check
 
 

@@ -104,6 +104,10 @@ class _Encoder:
                 return {"t": "tuple" if isinstance(obj, tuple) else "list", "items": items}
             finally:
                 self._active.discard(id(obj))
+        if hasattr(obj, "state_dict") and callable(obj.state_dict):   # a Module or an Optimizer, as torch.save(model)
+            raise TypeError(f"save: cannot save {where}, a whole {type(obj).__qualname__}: that would need pickle, "
+                            f"which tinygrad_edu never uses. Save its state instead, tg.save(obj.state_dict(), path), "
+                            f"and load it into a new {type(obj).__qualname__} with load_state_dict(tg.load(path))")
         raise TypeError(f"save: cannot save {where} of type {type(obj).__module__}.{type(obj).__qualname__}; "
                         f"supported are Tensors, numpy arrays, dicts, lists, tuples, str, int, float, bool and None")
 

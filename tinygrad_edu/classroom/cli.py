@@ -1,6 +1,4 @@
 """The classroom commands of `tinygrad-edu`: `assignment list|show|make|autograder|classroom` and `grade`."""
-import argparse
-import sys
 import textwrap
 
 from . import catalogue
@@ -127,17 +125,3 @@ def _grade(args):
     print()
     print(score_table(result["tests"]))
     print(f"({result['execution_time']:.1f} s)" + (f"; results written to {args.results}" if args.results else ""))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tinygrad-edu", description="tinygrad_edu's command-line tools")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_commands(commands)
-    args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (KeyError, ValueError, RuntimeError, OSError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"tinygrad-edu: {message}", file=sys.stderr)
-        return 2
-    return 0
