@@ -3,7 +3,7 @@
     module.py         Module, Sequential, ModuleList
     layers.py         Linear, Conv2d, pooling, Flatten, activations, Dropout, Embedding
     normalization.py  BatchNorm1d/2d, LayerNorm
-    rnn.py            LSTMCell, LSTM
+    rnn.py            RNNCell, RNN, GRUCell, GRU, LSTMCell, LSTM
     attention.py      MultiheadAttention
     loss.py           CrossEntropyLoss, MSELoss, ...
     functional.py     the same layers as functions (import as F)
@@ -17,4 +17,4 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
-from .rnn import LSTM, LSTMCell
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
