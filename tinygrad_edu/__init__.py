@@ -25,6 +25,6 @@ double = float64
 long = int64
 
 from . import data, nn, optim  # noqa: E402  (after Tensor: they are built from it)
-from . import distributions  # noqa: E402  (built from nn.functional)
+from . import distributions, vision  # noqa: E402  (built from nn.functional and data)
 
 __version__ = "0.1.0"

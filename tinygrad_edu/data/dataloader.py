@@ -11,8 +11,13 @@ Shuffling uses the loader's own numpy Generator, never numpy's global state:
     (`tinygrad_edu.random.generator()`), so `tg.manual_seed(n)` makes the whole run reproducible,
     as `torch.manual_seed` does for PyTorch's DataLoader.
 
-A TensorDataset (not a subclass that overrides `__getitem__`) with the default collate is batched
-with one fancy index per tensor: no Python loop over examples.
+A TensorDataset (not a subclass that overrides `__getitem__`), or a `Subset` of one, with the default
+collate is batched with one fancy index per tensor: no Python loop over examples.
+
+Every batch is loaded in the main process. PyTorch's multiprocessing options (`num_workers`,
+`pin_memory`, `persistent_workers`, `prefetch_factor`, `worker_init_fn`) are accepted and checked as
+PyTorch checks them, so PyTorch code runs unchanged, but they change nothing: there are no worker
+processes (so `worker_init_fn` is never called, as in PyTorch with num_workers=0) and no pinned memory.
 """
 import numbers
 
@@ -20,7 +25,7 @@ import numpy as np
 
 from .. import random as _random
 from ..tensor import Tensor, stack
-from .dataset import TensorDataset
+from .dataset import Subset, TensorDataset
 
 __all__ = ["DataLoader", "default_collate"]
 
@@ -65,16 +70,23 @@ def default_collate(batch):
 class DataLoader:
     """Batches of `dataset`, in order or shuffled.
 
-    DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None)
+    DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None,
+               num_workers=0, pin_memory=False, worker_init_fn=None, *, prefetch_factor=None,
+               persistent_workers=False)
 
     batch_size  examples per batch; None yields single examples without collating (as in PyTorch)
     shuffle     a new random order every epoch (see the module docstring for seeding)
     drop_last   drop the last batch when it is smaller than batch_size
     seed        seed of the loader's own numpy Generator; None draws from tinygrad_edu's generator
     collate_fn  turns a list of examples into a batch; default `default_collate`
+    num_workers, pin_memory, worker_init_fn, prefetch_factor, persistent_workers
+                PyTorch's multiprocessing options: checked like PyTorch's, then ignored; every batch
+                is loaded in the main process (see the module docstring)
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None,
+                 num_workers=0, pin_memory=False, worker_init_fn=None, *, prefetch_factor=None,
+                 persistent_workers=False):
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
                                        or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
@@ -82,6 +94,7 @@ class DataLoader:
             raise ValueError("DataLoader: drop_last=True needs a batch_size")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+        _check_worker_options(num_workers, worker_init_fn, prefetch_factor, persistent_workers)
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
@@ -89,6 +102,11 @@ class DataLoader:
         self.seed = seed
         self.collate_fn = collate_fn
         self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.worker_init_fn = worker_init_fn
+        self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
 
     def _order(self):
         n = len(self.dataset)
@@ -100,9 +118,23 @@ class DataLoader:
         return rng.permutation(n).astype(np.int64, copy=False)
 
     def _fast(self):
-        """True when batches can be cut from the dataset's tensors with one fancy index each."""
-        return (self.collate_fn is None and isinstance(self.dataset, TensorDataset)
-                and type(self.dataset).__getitem__ is TensorDataset.__getitem__)
+        """(tensor dataset, index map) when batches can be cut from a TensorDataset's tensors with one fancy
+        index each: the dataset itself, or Subsets of one (the map takes the loader's indices to the
+        TensorDataset's); None otherwise."""
+        if self.collate_fn is not None:
+            return None
+        dataset, index_map = self.dataset, None
+        while type(dataset) is Subset:
+            indices = dataset.indices.numpy() if isinstance(dataset.indices, Tensor) else dataset.indices
+            try:
+                step = np.asarray(indices, dtype=np.int64).reshape(-1)
+            except (TypeError, ValueError):
+                return None
+            index_map = step if index_map is None else step[index_map]
+            dataset = dataset.dataset
+        if isinstance(dataset, TensorDataset) and type(dataset).__getitem__ is TensorDataset.__getitem__:
+            return dataset, index_map
+        return None
 
     def __iter__(self):
         order = self._order()
@@ -117,7 +149,9 @@ class DataLoader:
         for start in range(0, stop, bs):
             index = order[start:start + bs]
             if fast:
-                yield [t[index] for t in self.dataset.tensors]
+                tensors, index_map = fast
+                rows = index if index_map is None else index_map[index]
+                yield [t[rows] for t in tensors.tensors]
             else:
                 yield collate([self.dataset[int(i)] for i in index])
 
@@ -130,3 +164,22 @@ class DataLoader:
     def __repr__(self):
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})")
+
+
+def _check_worker_options(num_workers, worker_init_fn, prefetch_factor, persistent_workers):
+    """PyTorch's checks of its multiprocessing options, with its messages."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral):
+        raise TypeError(f"DataLoader: num_workers must be an int, got {type(num_workers).__name__}")
+    if num_workers < 0:
+        raise ValueError("DataLoader: num_workers option should be non-negative; use num_workers=0 to disable "
+                         "multiprocessing.")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise TypeError(f"DataLoader: worker_init_fn must be callable or None, got {type(worker_init_fn).__name__}")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing."
+                         "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+    if prefetch_factor is not None and (isinstance(prefetch_factor, bool) or
+                                        not isinstance(prefetch_factor, numbers.Integral) or prefetch_factor < 0):
+        raise ValueError(f"DataLoader: prefetch_factor must be a non-negative int, got {prefetch_factor!r}")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")

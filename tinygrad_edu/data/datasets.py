@@ -55,6 +55,24 @@ MNIST_FILES = {
             _mnist("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")),
 }
 
+# Fashion-MNIST (Zalando Research): 28x28 grey images of 10 kinds of clothing, in MNIST's IDX format under
+# MNIST's four file names. The sha256 are the ones torchvision publishes for these files (FashionMNIST in
+# torchvision/prototype/datasets/_builtin/mnist.py; its classic datasets list only md5).
+_FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
+
+
+def _fashion(name, sha256):
+    return Resource(name, tuple(m + name for m in _FASHION_MIRRORS), sha256)
+
+
+FASHION_MNIST_FILES = {
+    True: (_fashion("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+           _fashion("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845")),
+    False: (_fashion("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+            _fashion("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")),
+}
+
 # CIFAR-10, binary version, from the dataset authors' page (170,052,171 bytes; the page publishes md5
 # c32a1d4ab5d03f1284b67883e8d87530). The sha256 below is the value published for that same file by
 # several independent projects (e.g. MLDatasets.jl, Go and research-pipeline download tables).

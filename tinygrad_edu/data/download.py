@@ -32,7 +32,8 @@ TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
 
 Resource = namedtuple("Resource", ["filename", "urls", "sha256"])
-Resource.__doc__ = "One data file: its name on disk, public URLs to try in order, and its sha256 (hex)."
+Resource.__doc__ = ("One data file: its name on disk (a path relative to each search folder, e.g. "
+                    "'MNIST/raw/x.gz'), public URLs to try in order, and its sha256 (hex).")
 
 # a mutable hook so tests (and users behind a proxy) can replace how URLs are opened
 _urlopen = urllib.request.urlopen
@@ -121,7 +122,7 @@ def fetch(resources, root=None, download=True, timeout=TIMEOUT_S):
         errors = []
         if download and not offline:
             try:
-                cache.mkdir(parents=True, exist_ok=True)
+                (cache / res.filename).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 errors.append(f"cannot create the cache folder {cache}: {exc}")
             else:
