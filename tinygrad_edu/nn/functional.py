@@ -4,17 +4,22 @@ Each function checks its arguments (so bad input fails here with a clear message
 and then calls one fused op from tinygrad_edu.ops, or composes Tensor ops.
 """
 import math
+import warnings
 
-from ..ops import activation, attention, conv, embedding as embedding_ops, linear as linear_ops, loss, lstm
-from ..ops import normalization, pool, softmax as softmax_ops
+from ..broadcast import broadcast_shape
+from ..inplace import update as update_in_place
+from ..ops import activation, attention, binary_cross_entropy as bce_ops, conv, conv_transpose
+from ..ops import embedding as embedding_ops, linear as linear_ops, loss, lstm, normalization, pool
+from ..ops import softmax as softmax_ops
 from ..random import generator
 from ..shapes import normalize_dim
-from ..tensor import Tensor
+from ..tensor import Tensor, where
 
-__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "silu", "tanh", "sigmoid", "softmax",
-           "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits",
-           "layer_norm", "batch_norm", "dropout", "embedding", "one_hot", "scaled_dot_product_attention", "pad",
-           "lstm_cell"]
+__all__ = ["linear", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "relu", "relu_",
+           "leaky_relu", "leaky_relu_", "elu", "elu_", "softplus", "gelu", "silu", "tanh", "sigmoid", "softmax",
+           "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "layer_norm", "batch_norm",
+           "dropout", "dropout2d", "embedding", "one_hot", "scaled_dot_product_attention", "pad", "lstm_cell"]
 
 
 def _pair(op, name, value):
@@ -22,6 +27,13 @@ def _pair(op, name, value):
     if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return pair
+
+
+def _single(op, name, value):
+    single = (value,) if isinstance(value, int) else tuple(value)
+    if len(single) != 1 or not isinstance(single[0], int):
+        raise TypeError(f"{op}: {name} must be an int or a 1-tuple of ints, got {value!r}")
+    return single
 
 
 def _check_float(op, name, t):
@@ -50,6 +62,38 @@ def linear(input, weight, bias=None):
     _check_same_dtype("linear", input, weight, bias)
     args = (input, weight) if bias is None else (input, weight, bias)
     return linear_ops.Linear.apply(*args)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation over (N, C, L) input (or unbatched (C, L)) with weight (out, in/groups, k).
+
+    It is conv2d on images of height 1: the input becomes (N, C, 1, L) and the weight (out, in/groups, 1, k).
+    """
+    _check_float("conv1d", "input", input)
+    if input.ndim == 2:                       # unbatched (C, L), as PyTorch accepts
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: expected 3-D input (N, C, L) and weight (O, C/groups, k), got shapes "
+                         f"{input.shape} and {weight.shape}")
+    n, c, length = input.shape
+    o, cg, k = weight.shape
+    if groups < 1 or c % groups or o % groups or c // groups != cg:
+        raise ValueError(f"conv1d: input has {c} channels and groups={groups}, so weight must be "
+                         f"({o}, {c // groups if groups >= 1 else '?'}, k) with out channels divisible by groups; "
+                         f"got weight {weight.shape}")
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"conv1d: bias of shape {bias.shape} does not match {o} output channels")
+    (s,), (p,), (d,) = (_single("conv1d", "stride", stride), _single("conv1d", "padding", padding),
+                        _single("conv1d", "dilation", dilation))
+    if s < 1 or d < 1 or p < 0:
+        raise ValueError(f"conv1d: stride and dilation must be >= 1 and padding >= 0, got stride {stride}, "
+                         f"padding {padding}, dilation {dilation}")
+    if length + 2 * p < d * (k - 1) + 1:
+        raise ValueError(f"conv1d: kernel {k} (dilation {d}) is longer than the padded input {length + 2 * p} of "
+                         f"input shape {input.shape}")
+    _check_same_dtype("conv1d", input, weight, bias)
+    args = (input.unsqueeze(2), weight.unsqueeze(2)) + (() if bias is None else (bias,))
+    return conv.Conv2d.apply(*args, stride=(1, s), padding=(0, p), dilation=(1, d), groups=groups).squeeze(2)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -81,6 +125,45 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return conv.Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The transpose of conv2d (its gradient with respect to the input) over NCHW input (or unbatched CHW),
+    with weight (in, out/groups, kh, kw); see ops/conv_transpose.py. Each output size is
+        (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1.
+    """
+    _check_float("conv_transpose2d", "input", input)
+    if input.ndim == 3:                       # unbatched (C, H, W), as PyTorch accepts
+        return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv_transpose2d: expected 4-D input (N, C_in, H, W) and weight (C_in, C_out/groups, kh, "
+                         f"kw), got shapes {input.shape} and {weight.shape}")
+    c, (c_in, og, kh, kw) = input.shape[1], weight.shape
+    if groups < 1 or c != c_in or c % groups:
+        raise ValueError(f"conv_transpose2d: weight of shape {weight.shape} (in_channels, out_channels/groups, kh, "
+                         f"kw) needs an input with {c_in} channels, divisible by groups={groups}; got input "
+                         f"{input.shape}")
+    if bias is not None and bias.shape != (og * groups,):
+        raise ValueError(f"conv_transpose2d: bias of shape {bias.shape} does not match {og * groups} output channels")
+    stride, padding, output_padding, dilation = (
+        _pair("conv_transpose2d", name, v) for name, v in
+        (("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation)))
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(f"conv_transpose2d: stride and dilation must be >= 1, padding and output_padding >= 0; got "
+                         f"stride {stride}, padding {padding}, output_padding {output_padding}, dilation {dilation}")
+    if any(output_padding[a] >= stride[a] and output_padding[a] >= dilation[a] for a in (0, 1)):
+        raise ValueError(f"conv_transpose2d: output_padding must be smaller than either stride or dilation, got "
+                         f"output_padding {output_padding}, stride {stride}, dilation {dilation}")
+    out_hw = tuple((input.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (k - 1) + output_padding[a]
+                   + 1 for a, k in enumerate((kh, kw)))
+    if min(out_hw) < 1:
+        raise ValueError(f"conv_transpose2d: input of shape {input.shape} with kernel {kh}x{kw}, stride {stride}, "
+                         f"padding {padding}, dilation {dilation} gives an output of size {out_hw}: too small")
+    _check_same_dtype("conv_transpose2d", input, weight, bias)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return conv_transpose.ConvTranspose2d.apply(*args, stride=stride, padding=padding, output_padding=output_padding,
+                                                dilation=dilation, groups=groups)
+
+
 def _pool_args(op, input, kernel_size, stride, padding):
     _check_float(op, "input", input)
     if input.ndim != 4:
@@ -106,8 +189,45 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
 
 
 # ---- activations -----------------------------------------------------------------------------
-def relu(input):
-    return input.relu()
+def _maybe_in_place(op, input, inplace, compute):
+    """compute(input); with inplace=True its values are written into input's own memory and input is returned,
+    as PyTorch does. Autograd follows the change (inplace.py): as in PyTorch, a leaf that requires grad refuses."""
+    return update_in_place(input, op, compute) if inplace else compute(input)
+
+
+def relu(input, inplace=False):
+    return _maybe_in_place("relu_", input, inplace, lambda x: x.relu())
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x."""
+    _check_float("leaky_relu", "input", input)
+    return _maybe_in_place("leaky_relu_", input, inplace,
+                           lambda x: activation.LeakyReLU.apply(x, negative_slope=negative_slope))
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha (e^x - 1)."""
+    _check_float("elu", "input", input)
+    return _maybe_in_place("elu_", input, inplace, lambda x: activation.ELU.apply(x, alpha=alpha))
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, a smooth ReLU; x itself where beta x > threshold."""
+    _check_float("softplus", "input", input)
+    return activation.Softplus.apply(input, beta=beta, threshold=threshold)
 
 
 def tanh(input):
@@ -246,6 +366,68 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce("l1_loss", (input - target).abs(), reduction)
 
 
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta  (d = input - target); beta = 0 gives the L1 loss.
+
+    The gradient is d / beta inside and sign(d) outside: continuous, unlike the L1 loss's at 0.
+    """
+    _check_float("smooth_l1_loss", "input", input)
+    _check_same_shape("smooth_l1_loss", input, target)
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss: beta must be >= 0 (negative values are not supported), got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    diff = input - target
+    size = diff.abs()
+    return _reduce("smooth_l1_loss", where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)  (d = input - target);
+    it is delta * smooth_l1_loss(beta=delta).
+
+    `weight`, shaped like input, multiplies each element's loss before the reduction.
+    """
+    _check_float("huber_loss", "input", input)
+    _check_same_shape("huber_loss", input, target)
+    if not delta > 0:
+        raise RuntimeError(f"huber_loss: delta must be > 0 (non-positive values are not supported), got {delta}")
+    if weight is not None and tuple(weight.shape) != input.shape:
+        raise ValueError(f"huber_loss: weight of shape {tuple(weight.shape)} must have the input's shape {input.shape}")
+    diff = input - target
+    size = diff.abs()
+    values = where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    return _reduce("huber_loss", values if weight is None else values * weight, reduction)
+
+
+def _broadcasts_to(shape, target_shape):
+    try:
+        return broadcast_shape("", shape, target_shape) == tuple(target_shape)
+    except ValueError:
+        return False
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-weight [t log x + (1 - t) log(1 - x)] for probabilities x; each log clamped at -100, as PyTorch does.
+
+    `weight` broadcasts to the input's shape (a per-class weight (C,) for input (N, C), say).
+    """
+    op = "binary_cross_entropy"
+    _check_float(op, "input", input)
+    _check_same_shape(op, input, target)
+    x = input.array
+    if x.size and not bool(((x >= 0) & (x <= 1)).all()):
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1 (probabilities; for logits use "
+                           f"binary_cross_entropy_with_logits), got values from {float(x.min())} to "
+                           f"{float(x.max())} in input of shape {input.shape}")
+    if weight is not None and not _broadcasts_to(weight.shape, input.shape):
+        raise ValueError(f"{op}: weight of shape {weight.shape} must broadcast to the input's shape {input.shape}")
+    if target.array.dtype != input.array.dtype:
+        target = target.to(dtype=input.dtype)
+    values = bce_ops.BinaryCrossEntropy.apply(input, target)
+    return _reduce(op, values if weight is None else values * weight, reduction)
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """Sigmoid + binary cross-entropy in one numerically stable op."""
     _check_float("binary_cross_entropy_with_logits", "input", input)
@@ -257,6 +439,32 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if weight is not None:
         values = values * weight
     return _reduce("binary_cross_entropy_with_logits", values, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || q) pointwise, with input = log q:  t (log t - input), 0 where t = 0;
+    or, with log_target=True (target = log t),  e^target (target - input).
+
+    reduction: 'mean' averages over every element, 'batchmean' sums and divides by the batch size
+    input.shape[0] (the true KL divergence per sample), 'sum', 'none'. Like PyTorch, 'mean' (the default)
+    warns that it is not the KL divergence; the others do not.
+    """
+    _check_float("kl_div", "input", input)
+    _check_same_shape("kl_div", input, target)
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}")
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides the total loss by both the batch size and the support size; "
+                      "'batchmean' divides only by the batch size, and matches the math definition of KL "
+                      "divergence (PyTorch warns the same)", UserWarning, stacklevel=2)
+    if log_target:
+        values = target.exp() * (target - input)
+    else:
+        zero = target == 0
+        values = where(zero, 0.0, target * where(zero, 1.0, target).log()) - target * input
+    if reduction == "batchmean":
+        return values.sum() / input.shape[0] if input.ndim else values.sum()
+    return _reduce("kl_div", values, reduction)
 
 
 # ---- normalisation, dropout, embedding -------------------------------------------------------
@@ -321,17 +529,47 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out
 
 
-def dropout(input, p=0.5, training=True):
+def _drop(input, p, mask_shape):
+    """input * mask, the mask (mask_shape, broadcast over input) 0 with probability p and 1/(1-p) elsewhere."""
+    if p == 1.0:
+        return input * 0.0
+    keep = generator().random(mask_shape) >= p
+    mask = input._backend.asarray(keep.astype(input.array.dtype) / (1 - p), dtype=input.array.dtype)
+    return input * Tensor._wrap(mask, input._backend, False, None)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
-    if p == 1.0:
-        return input * 0.0
-    keep = generator().random(input.shape) >= p
-    mask = input._backend.asarray(keep.astype(input.array.dtype) / (1 - p), dtype=input.array.dtype)
-    return input * Tensor._wrap(mask, input._backend, False, None)
+    return _maybe_in_place("dropout_", input, inplace, lambda x: _drop(x, p, x.shape))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels: each map input[n, c] with probability p, the others scaled by 1/(1-p) (identity when
+    not training). Neighbouring pixels of a feature map are strongly correlated, so dropping single pixels
+    barely regularises a convolution; dropping whole maps does.
+
+    As in PyTorch, a 3-D input is taken as (N, C, L), not as one unbatched (C, H, W) image, and inputs that
+    are not 3-D or 4-D are dropped per input[n, c] too; both with PyTorch's warnings.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: expected an input with at least 2 dims (N, C, ...), got shape {input.shape}")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: received a {input.ndim}-D input (shape {input.shape}); dropout2d is meant for "
+                      f"(N, C, H, W) or (C, H, W) inputs. Use dropout for other shapes", UserWarning, stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn(f"dropout2d: received a 3-D input (shape {input.shape}) and, like PyTorch, treats it as "
+                      f"(N, C, L), dropping whole channels of each sample; for one unbatched (C, H, W) image, add "
+                      f"a batch dim first", UserWarning, stacklevel=2)
+    if not training or p == 0.0:
+        return input
+    mask_shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    return _maybe_in_place("dropout2d_", input, inplace, lambda x: _drop(x, p, mask_shape))
 
 
 def embedding(input, weight):

@@ -1,4 +1,4 @@
-"""Smooth activation functions, each one fused node."""
+"""Activation functions beyond the plain elementwise maps, each one fused node."""
 import math
 
 from ..autograd import Function
@@ -44,3 +44,56 @@ class SiLU(Function):
     def backward(self, g):
         x, s = self.saved
         return g * s * (1 + x * (1 - s))
+
+
+class LeakyReLU(Function):
+    """y = x where x > 0, else slope * x;  dx = dy where x > 0, else dy * slope (x = 0 included, as in PyTorch)."""
+    def forward(self, x, negative_slope=0.01):
+        positive = x > 0
+        self.save_for_backward(positive)
+        self.negative_slope = negative_slope
+        return self.xp.where(positive, x, x * negative_slope)
+
+    def backward(self, g):
+        positive, = self.saved
+        return self.xp.where(positive, g, g * self.negative_slope)
+
+
+class ELU(Function):
+    """y = x where x > 0, else alpha (e^x - 1);  dx = dy where x > 0, else dy * alpha e^x (x = 0 included).
+
+    alpha e^x is recomputed from x rather than taken as y + alpha: for very negative x that
+    sum cancels to a few correct digits.
+    """
+    def forward(self, x, alpha=1.0):
+        xp = self.xp
+        self.save_for_backward(x)
+        self.alpha = alpha
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))   # minimum: no overflow in the unused branch
+
+    def backward(self, g):
+        x, = self.saved
+        xp = self.xp
+        return xp.where(x > 0, g, g * (self.alpha * xp.exp(xp.minimum(x, 0))))
+
+
+class Softplus(Function):
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (the two agree there to float precision);
+    dx = dy * sigmoid(beta x), and dx = dy where beta x > threshold.
+
+    log(1 + e^z) is computed as max(z, 0) + log(1 + e^-|z|), and sigmoid(z) from e^-|z|: neither overflows.
+    """
+    def forward(self, x, beta=1.0, threshold=20.0):
+        xp = self.xp
+        z = x * beta
+        linear = z > threshold
+        self.save_for_backward(z, linear)
+        y = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta
+        return xp.where(linear, x, y)
+
+    def backward(self, g):
+        z, linear = self.saved
+        xp = self.xp
+        e = xp.exp(-xp.abs(z))
+        sigmoid = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return xp.where(linear, g, g * sigmoid)
