@@ -5,6 +5,7 @@
     normalization.py  BatchNorm1d/2d, LayerNorm
     rnn.py            RNNCell, RNN, GRUCell, GRU, LSTMCell, LSTM
     attention.py      MultiheadAttention
+    transformer.py    TransformerEncoder/Decoder(Layer), Transformer
     loss.py           CrossEntropyLoss, MSELoss, ...
     functional.py     the same layers as functions (import as F)
     init.py           initialisers
@@ -19,3 +20,5 @@ from .module import Module, ModuleList, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                          TransformerEncoderLayer)

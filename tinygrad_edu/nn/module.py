@@ -4,6 +4,7 @@ A Module finds its parameters, buffers and sub-modules by watching attribute
 assignment (`self.weight = Parameter(...)`, `self.fc = Linear(...)`), exactly as
 PyTorch does, so `parameters()` and `state_dict()` need no registration by hand.
 """
+import copy
 from collections import OrderedDict
 
 from .. import dtypes
@@ -168,6 +169,24 @@ class Module:
                         g = fn(t.grad)
                         t.grad = g
         return self
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy(module): new parameters and buffers holding copies of the data.
+
+        Python's default deep copy would also copy each tensor's device backend, and a
+        backend is one shared object per device (ops compare them to check devices), so
+        the backends are entered in `memo` first: deepcopy then keeps them as they are.
+        """
+        for module in self.modules():
+            for t in (*module._parameters.values(), *module._buffers.values()):
+                for tensor in (t, getattr(t, "grad", None)):
+                    if isinstance(tensor, Tensor):
+                        memo.setdefault(id(tensor._backend), tensor._backend)
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            object.__setattr__(clone, name, copy.deepcopy(value, memo))
+        return clone
 
     def to(self, device=None, dtype=None):
         """Move (and/or convert) every parameter and buffer; parameters stay the same objects."""
