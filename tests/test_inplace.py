@@ -198,3 +198,15 @@ def test_setitem_gradients_match_finite_differences(shape, data):
         return y * y
     assert tg.gradcheck(program, (tg.tensor(x, dtype=tg.float64, requires_grad=True),
                                   tg.tensor(v, dtype=tg.float64, requires_grad=True)))
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "RMSprop"])
+def test_an_optimizer_step_invalidates_graphs_built_before_it(optimizer):
+    """backward through a graph made before opt.step() would use the updated weights: refused, as in PyTorch."""
+    for lib in (tg, torch):
+        w = lib.nn.Parameter(lib.ones(3, dtype=lib.float64))
+        loss = (w * w).sum()
+        loss.backward(retain_graph=True)
+        getattr(lib.optim, optimizer)([w], lr=0.1).step()
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()

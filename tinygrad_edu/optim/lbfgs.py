@@ -81,7 +81,7 @@ class LBFGS(Optimizer):
     # ---- the parameters as one flat vector ---------------------------------------------------
     def _gather_flat_grad(self):
         """g: every parameter's gradient flattened and concatenated (zeros for a parameter without one)."""
-        self._params_with_grad(self.param_groups[0])          # a clear error for a gradient of the wrong shape
+        self._params_with_grad(self.param_groups[0], update=False)   # a clear error for a gradient of the wrong shape
         xp = self._params[0]._backend.xp
         return xp.concatenate([xp.zeros(p.numel(), dtype=p.array.dtype) if p.grad is None
                                else p.grad.array.reshape(-1) for p in self._params])
@@ -91,6 +91,7 @@ class LBFGS(Optimizer):
         offset = 0
         for p in self._params:
             n = p.numel()
+            self._changing(p)
             p.array += step_size * update[offset:offset + n].reshape(p.shape)
             offset += n
 
@@ -99,6 +100,7 @@ class LBFGS(Optimizer):
 
     def _set_params(self, arrays):
         for p, array in zip(self._params, arrays):
+            self._changing(p)
             p.array[...] = array
 
     def _directional_evaluate(self, closure, x, t, d):

@@ -23,7 +23,7 @@ Two rules keep that safe:
   * `p.grad.array` is never written to: gradients of different parameters may be
     the very same array (autograd hands the same array to both inputs of an add).
 """
-from ..autograd import enable_grad
+from ..autograd import enable_grad, memory_id
 from ..tensor import Tensor
 
 
@@ -107,8 +107,12 @@ class Optimizer:
         if wd is not None and not wd >= 0.0:
             raise ValueError(f"{type(self).__name__}: invalid weight_decay={wd}; it must be >= 0")
 
-    def _params_with_grad(self, group):
-        """The parameters of a group that have a gradient (the others are skipped, as in PyTorch)."""
+    def _params_with_grad(self, group, update=True):
+        """The parameters of a group that have a gradient (the others are skipped, as in PyTorch).
+
+        With `update`, the step is about to change each of them in place, so each one's version
+        moves on (as PyTorch's in-place updates do): a graph built before the step then refuses
+        to backward through the old values instead of silently using the new ones."""
         out = []
         for p in group["params"]:
             if p.grad is None:
@@ -116,8 +120,14 @@ class Optimizer:
             if p.grad.shape != p.shape or p.grad.device != p.device:
                 raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.shape} on {p.device} has "
                                    f"a gradient of shape {p.grad.shape} on {p.grad.device}; they must match")
+            if update:
+                self._changing(p)
             out.append(p)
         return out
+
+    def _changing(self, p):
+        """Record that this step changes p's memory in place (its version counter moves on)."""
+        p._counter.bump(f"{type(self).__name__}.step", memory_id(p.array))
 
     def _buffer(self, p, state, key):
         """A state buffer `state[key]` of zeros shaped like p, created on p's device on first use."""

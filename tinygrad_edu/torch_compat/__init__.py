@@ -60,7 +60,7 @@ ALIASES = {
     "torch.backends.mps": {"is_available": "tinygrad_edu.torch_compat._false",
                            "is_built": "tinygrad_edu.torch_compat._false"},
     "torch.backends.cudnn": {"is_available": "tinygrad_edu.cuda.is_available"},
-    "torch.utils.data": {"random_split": "tinygrad_edu.data.random_split", "Subset": "tinygrad_edu.data.Subset"},
+    "torch.autograd": {"Variable": "tinygrad_edu.Tensor"},     # old code: Variable(x, requires_grad=True)
 }
 
 
