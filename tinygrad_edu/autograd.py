@@ -18,13 +18,20 @@ chain of 10,000 ops does not hit Python's recursion limit), calls each node's
 results into `.grad` of the leaf tensors that require grad.
 """
 import functools
+import threading
 
-_grad_enabled = True
+class _GradModeState(threading.local):
+    """Whether new ops record a graph, for each thread on its own (as in PyTorch): one thread's `no_grad`
+    block never changes what another thread records. Every thread starts with recording on."""
+    enabled = True
+
+
+_grad_mode = _GradModeState()
 Tensor = None  # set by tensor.py once the Tensor class exists (the two modules refer to each other)
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    return _grad_mode.enabled
 
 
 class _GradMode:
@@ -40,13 +47,11 @@ class _GradMode:
         return self if fn is None else self(fn)
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = self.enabled
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = self.enabled
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_mode.enabled = self._previous
         return False
 
     def __call__(self, fn):
@@ -72,15 +77,13 @@ class set_grad_enabled:  # noqa: N801  (PyTorch's name)
     tg.set_grad_enabled(training):` it does so for the block only, as in PyTorch."""
 
     def __init__(self, mode):
-        global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, bool(mode)
+        self._previous, _grad_mode.enabled = _grad_mode.enabled, bool(mode)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_mode.enabled = self._previous
         return False
 
 
@@ -161,7 +164,7 @@ class Function:
         base = None if getattr(out, "base", None) is None else _viewed_input(out, tensors)
         counter = base._counter if base is not None else None
         result = None
-        if _grad_enabled:
+        if _grad_mode.enabled:
             needs = tuple([t._requires_grad for t in tensors])
             if True in needs:
                 ctx.inputs = tensors
