@@ -14,7 +14,9 @@ import pathlib
 import pickle
 import struct
 import tarfile
+import time
 import urllib.error
+import zipfile
 
 import numpy as np
 import pytest
@@ -276,7 +278,7 @@ def test_bad_files_give_a_clear_value_error(tmp_path, kind):
         data = bytearray(_good_file(tmp_path).read_bytes())
         data[len(data) // 2] ^= 0xFF  # inside the 80 kB of zeros: the zip CRC no longer matches
         path.write_bytes(bytes(data))
-        expect = "corrupt or truncated"
+        expect = "corrupt: the CRC of its entry 'a0' does not match"
     elif kind == "plain_npz":
         np.savez(path, x=np.arange(3))
         expect = "not a tinygrad_edu save file"
@@ -303,7 +305,10 @@ class _Evil:
 
 
 def _write_raw(path, structure, **arrays):
-    meta = json.dumps({"format": serialization.FORMAT, "version": serialization.VERSION, "root": structure})
+    """A hand-made save file: `structure` as the root, `arrays` as entries, each with its true record."""
+    records = {k: serialization._record(np.asarray(v)) for k, v in arrays.items() if np.asarray(v).dtype != object}
+    meta = json.dumps({"format": serialization.FORMAT, "version": serialization.VERSION, "root": structure,
+                       "arrays": records})
     arrays[serialization.STRUCTURE_KEY] = np.frombuffer(meta.encode(), dtype=np.uint8)
     np.savez(path, **arrays)
 
@@ -735,3 +740,67 @@ def _write_ok(tmp_path, rng):
     path = tmp_path / "ok.tar.gz"
     _cifar_tar(path, per_batch=1, test_n=2, rng=rng)
     return path
+
+
+# ---- a checkpoint never loads different data silently --------------------------------------------------------
+def _rewrite_member(path, name, change):
+    """Rewrite one member of a save file's zip with `change(bytes) -> bytes`; the zip's own CRCs stay consistent."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[name] = change(members[name])
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
+def test_a_changed_shape_in_a_npy_header_is_refused(tmp_path):
+    path = tmp_path / "w.npz"
+    tg.save({"w": tg.zeros(64, 64)}, path)
+    header = b"(64, 64)"
+    raw = bytearray(path.read_bytes())
+    at = raw.index(header)
+    raw[at:at + len(header)] = b"(14, 64)"             # one digit, edited in place: the zip CRC catches it
+    path.write_bytes(bytes(raw))
+    with pytest.raises(serialization.SaveFileError, match="CRC of its entry 'a0'"):
+        tg.load(path)
+    tg.save({"w": tg.zeros(64, 64)}, path)              # the same edit with the zip rewritten consistently
+    _rewrite_member(path, "a0.npy", lambda b: b.replace(header, b"(14, 64)")[:-50 * 64 * 4])
+    with pytest.raises(serialization.SaveFileError,
+                       match=r"entry 'a0' has shape \[14, 64\] but was saved with \[64, 64\]"):
+        tg.load(path)
+
+
+def test_changed_values_and_dtypes_are_refused(tmp_path):
+    path = tmp_path / "w.npz"
+    tg.save({"w": tg.arange(6).float()}, path)
+    _rewrite_member(path, "a0.npy", lambda b: b[:-4] + np.float32(99).tobytes())
+    with pytest.raises(serialization.SaveFileError, match="entry 'a0' has crc32"):
+        tg.load(path)
+    tg.save({"w": tg.arange(6).float()}, path)
+    _rewrite_member(path, "a0.npy", lambda b: b.replace(b"'<f4'", b"'<i4'"))
+    with pytest.raises(serialization.SaveFileError, match="entry 'a0' has dtype '<i4' but was saved with '<f4'"):
+        tg.load(path)
+
+
+def test_a_member_that_is_not_npy_is_refused(tmp_path):
+    path = tmp_path / "w.npz"
+    tg.save({"w": tg.ones(2)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("notes.txt", b"hello")
+    with pytest.raises(serialization.SaveFileError, match="member 'notes.txt' that is not a .npy array"):
+        tg.load(path)
+
+
+def test_a_save_killed_midway_leaves_no_temporary_file_forever(tmp_path):
+    path = tmp_path / "model.npz"
+    stale = tmp_path / ".model.npz.0123456789ab.tmp"   # what a save killed before its rename leaves
+    fresh = tmp_path / ".model.npz.ba9876543210.tmp"   # a save still running elsewhere: left alone
+    other = tmp_path / ".other.npz.0123456789ab.tmp"   # another path's: left alone
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    old = time.time() - 2 * serialization.STALE_AFTER_S
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    tg.save({"w": tg.ones(2)}, path)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert tg.load(path)["w"].tolist() == [1.0, 1.0]

@@ -4,7 +4,8 @@ File format (a plain zip archive that `numpy.load` can open):
 
   a0, a1, ...                 one .npy entry per tensor / numpy array, in its exact dtype
   __tinygrad_edu__.json       a uint8 array holding UTF-8 JSON that describes the structure:
-                              {"format": "tinygrad_edu.save", "version": 1, "root": NODE}
+                              {"format": "tinygrad_edu.save", "version": 2, "root": NODE,
+                               "arrays": {"a0": {"shape": [64, 64], "dtype": "<f4", "crc32": 123}, ...}}
 
 A NODE is a small tagged JSON object, so that nothing is ambiguous on the way back:
 
@@ -21,9 +22,15 @@ Safety: loading never unpickles. Files are read with `numpy.load(..., allow_pick
 object arrays are refused on save and on load, and every failure to read a file becomes a
 `SaveFileError` (a `ValueError`) that names the path and says what is wrong.
 
+Integrity: a file never loads different data silently. Every zip member's CRC is verified,
+every member must be a .npy array, and each array's shape, dtype and CRC-32 of its bytes must
+match what the structure recorded when it was saved; any mismatch names the entry.
+(Version-1 files, written before these records existed, still load, with the zip CRCs checked.)
+
 Atomicity: `save` writes to a temporary file in the destination folder, flushes and fsyncs it,
 then renames it over the destination with `os.replace`. A crash or an exception part-way
-through leaves the previous file untouched and removes the temporary file.
+through leaves the previous file untouched and removes the temporary file; a process killed
+part-way leaves it behind, and the next save to the same path removes such stale ones.
 
 Differences from `torch.save`/`torch.load`, on purpose:
   * tensors load on "cpu" unless `map_location` says otherwise (a file saved on a GPU machine
@@ -31,9 +38,13 @@ Differences from `torch.save`/`torch.load`, on purpose:
   * only data is stored, never code or arbitrary Python objects.
 """
 import collections
+import glob
 import json
 import os
 import secrets
+import time
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -43,7 +54,9 @@ from .tensor import Tensor
 __all__ = ["save", "load", "SaveFileError"]
 
 FORMAT = "tinygrad_edu.save"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+STALE_AFTER_S = 600        # a temporary file of the same save path untouched this long belongs to a dead save
 STRUCTURE_KEY = "__tinygrad_edu__.json"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -56,6 +69,7 @@ class SaveFileError(ValueError):
 class _Encoder:
     def __init__(self):
         self.arrays = {}      # npz entry name -> numpy array
+        self.records = {}     # npz entry name -> {"shape", "dtype", "crc32"}, checked on load
         self._by_id = {}      # id(tensor or array) -> entry name, so shared tensors are stored once
         self._keep = []       # keep encoded objects alive so their ids stay unique
         self._active = set()  # ids of containers being encoded, to detect cycles
@@ -68,6 +82,7 @@ class _Encoder:
                                 f"pickle, which tinygrad_edu never uses)")
             name = f"a{len(self.arrays)}"
             self.arrays[name] = array
+            self.records[name] = _record(array)
             self._by_id[id(obj)] = name
             self._keep.append(obj)
         return name
@@ -129,7 +144,7 @@ def save(obj, path):
     """
     enc = _Encoder()
     root = enc.node(obj, "the object")
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "root": root}, allow_nan=True)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "root": root, "arrays": enc.records}, allow_nan=True)
     entries = dict(enc.arrays)
     entries[STRUCTURE_KEY] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
 
@@ -138,6 +153,7 @@ def save(obj, path):
         return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_stale_temporaries(folder, os.path.basename(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never clobber anything; mode 0o666 lets the umask decide, as for a plain open().
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -154,6 +170,22 @@ def save(obj, path):
             pass
         raise
     _fsync_dir(folder)
+
+
+def _record(array):
+    """What load checks an array against: its shape, dtype and the CRC-32 of its bytes."""
+    data = np.ascontiguousarray(array)
+    return {"shape": list(data.shape), "dtype": data.dtype.str, "crc32": zlib.crc32(data.view(np.uint8).reshape(-1))}
+
+
+def _remove_stale_temporaries(folder, base):
+    """Temporary files of earlier saves to this path that were killed midway (untouched for STALE_AFTER_S)."""
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.tmp")):
+        try:
+            if time.time() - os.stat(tmp).st_mtime > STALE_AFTER_S:
+                os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _write_npz(f, entries):
@@ -202,6 +234,7 @@ def load(path, map_location=None):
         raise fail(f"is not a tinygrad_edu save file: it does not start with a zip/.npz header "
                    f"(first bytes {head!r})")
     try:
+        _check_zip_members(path, fail)
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
             if STRUCTURE_KEY not in names:
@@ -216,10 +249,12 @@ def load(path, map_location=None):
                 raise fail(f"has an unreadable structure description ({exc})") from None
             if not isinstance(meta, dict) or meta.get("format") != FORMAT or "root" not in meta:
                 raise fail("has a structure entry of an unknown format")
-            if meta.get("version") != VERSION:
+            if meta.get("version") not in READABLE_VERSIONS:
                 raise fail(f"was written by format version {meta.get('version')!r}; this tinygrad_edu reads "
-                           f"version {VERSION}")
+                           f"versions {READABLE_VERSIONS}")
             arrays = {k: archive[k] for k in names if k != STRUCTURE_KEY}
+            if meta["version"] >= 2:
+                _check_records(arrays, meta.get("arrays"), fail)
     except SaveFileError:
         raise
     except ValueError as exc:  # numpy: object arrays / pickled data refused with allow_pickle=False
@@ -230,6 +265,33 @@ def load(path, map_location=None):
     except Exception as exc:  # zipfile.BadZipFile (bad CRC, truncated), EOFError, zlib/OS errors, ...
         raise fail(f"is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     return _Decoder(arrays, map_location, fail).node(meta["root"])
+
+
+def _check_zip_members(path, fail):
+    """Every member's CRC is right and every member is a .npy array (numpy would hand back raw bytes)."""
+    start = path.tell() if hasattr(path, "read") else None
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise fail(f"has a member {info.filename!r} that is not a .npy array; it is not a tinygrad_edu "
+                           f"save file, or it was altered")
+        bad = archive.testzip()
+        if bad is not None:
+            raise fail(f"is corrupt: the CRC of its entry {bad.removesuffix('.npy')!r} does not match its data")
+    if start is not None:
+        path.seek(start)
+
+
+def _check_records(arrays, records, fail):
+    """Each array has the shape, dtype and CRC-32 recorded at save time."""
+    if not isinstance(records, dict) or set(records) != set(arrays):
+        raise fail(f"has array entries {sorted(arrays)} but its structure records {sorted(records or {})}")
+    for name, array in arrays.items():
+        want, have = records[name], _record(array)
+        for field in ("shape", "dtype", "crc32"):
+            if want.get(field) != have[field]:
+                raise fail(f"entry {name!r} has {field} {have[field]!r} but was saved with {want.get(field)!r}; "
+                           f"the file was altered or damaged")
 
 
 class _Decoder:
