@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import tinygrad_edu as tg
 from tinygrad_edu import serialization
+from tinygrad_edu.data import download
 from tinygrad_edu.data import (CIFAR10, MNIST, CharTokenizer, ChecksumError, DataLoader, Dataset, TensorDataset,
                                data_root, digits, download, fetch, read_cifar10_binary, read_idx, tiny_shakespeare)
 from tinygrad_edu.data import datasets as ds
@@ -532,8 +533,19 @@ def test_download_with_wrong_checksum_leaves_no_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_the_small_data_sets_ship_inside_the_package(tmp_path, monkeypatch):
+    """A fresh machine with no network and no data folder still has the digits and tiny-shakespeare."""
+    monkeypatch.delenv("TINYGRAD_EDU_DATA", raising=False)
+    monkeypatch.setenv("TINYGRAD_EDU_OFFLINE", "1")
+    images, labels = digits(root=tmp_path / "empty-cache")
+    assert images.shape == (1797, 1, 8, 8) and labels.shape == (1797,)
+    assert len(tiny_shakespeare(root=tmp_path / "empty-cache")) == 1_115_394
+    assert not (tmp_path / "empty-cache").exists()          # nothing downloaded, nothing cached
+
+
 def test_no_network_and_no_data_says_what_to_download(tmp_path, monkeypatch):
     monkeypatch.delenv("TINYGRAD_EDU_DATA", raising=False)
+    monkeypatch.setattr(download, "PACKAGED", tmp_path / "no-packaged-files")   # as if the package shipped none
     cache = tmp_path / "cache"
     with pytest.raises(FileNotFoundError) as info:
         digits(root=cache)

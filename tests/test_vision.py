@@ -261,6 +261,7 @@ def test_digits_split_is_fixed_and_disjoint():
 
 def test_digits_missing_without_download(tmp_path, monkeypatch):
     monkeypatch.delenv("TINYGRAD_EDU_DATA", raising=False)
+    monkeypatch.setattr("tinygrad_edu.data.download.PACKAGED", tmp_path / "no-packaged-files")
     with pytest.raises(RuntimeError, match="Dataset not found. You can use download=True"):
         datasets.Digits(root=tmp_path)
 

@@ -3,10 +3,12 @@
 Every data set is a list of `Resource`s (file name, public URLs, sha256). `fetch` looks for each
 file, in this order:
 
-  1. the folder named by the environment variable TINYGRAD_EDU_DATA (offline copies, e.g. in CI);
-  2. the cache folder `data_root(root)`: `root` when a loader is given one, else
+  1. the folder named by the environment variable TINYGRAD_EDU_DATA (an override: offline copies);
+  2. the files shipped inside the package (tinygrad_edu/data/files: the digits and tiny-shakespeare,
+     small enough to ship, so the lessons and tests run on a machine with no network);
+  3. the cache folder `data_root(root)`: `root` when a loader is given one, else
      ~/.cache/tinygrad_edu;
-  3. the network: the file is downloaded with urllib (with a timeout) into a temporary file in the
+  4. the network: the file is downloaded with urllib (with a timeout) into a temporary file in the
      cache folder, its sha256 checked, and only then renamed into place, so a broken download never
      leaves a half-written file under the real name.
 
@@ -28,6 +30,7 @@ __all__ = ["Resource", "ChecksumError", "data_root", "search_dirs", "fetch", "sh
 ENV_DATA = "TINYGRAD_EDU_DATA"
 ENV_OFFLINE = "TINYGRAD_EDU_OFFLINE"
 DEFAULT_CACHE = pathlib.Path("~/.cache/tinygrad_edu")
+PACKAGED = pathlib.Path(__file__).with_name("files")   # the data sets shipped with the package
 TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
 
@@ -50,11 +53,13 @@ def data_root(root=None):
 
 
 def search_dirs(root=None):
-    """The folders `fetch` looks in, in order: $TINYGRAD_EDU_DATA (if set), then `data_root(root)`."""
+    """The folders `fetch` looks in, in order: $TINYGRAD_EDU_DATA (if set), the package's own files, then
+    `data_root(root)`."""
     dirs = []
     env = os.environ.get(ENV_DATA)
     if env:
         dirs.append(pathlib.Path(env).expanduser())
+    dirs.append(PACKAGED)
     cache = data_root(root)
     if cache not in dirs:
         dirs.append(cache)
