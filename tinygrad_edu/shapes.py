@@ -1,4 +1,5 @@
 """Argument checking for shape-taking ops, so bad input fails at the call with a clear message."""
+import operator
 
 
 def sizes_from_args(op, args):
@@ -14,12 +15,23 @@ def sizes_from_args(op, args):
     return sizes
 
 
+def as_int(op, value, name="dim"):
+    """An integer argument (a dim, a chunk count) as a Python int. Like PyTorch, only integers count: a Python or
+    numpy int, or a one-element integer tensor; a float (1.5, and 1.0 too) or a bool is a TypeError, never
+    silently truncated."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: {name} must be an int, got {value!r} of type {type(value).__name__}")
+
+
 def normalize_dim(op, dim, ndim, shape=None):
-    """A dim in [-ndim, ndim) as a non-negative int, else IndexError naming the op and shape."""
-    try:
-        d = int(dim)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}") from None
+    """A dim in [-ndim, ndim) as a non-negative int, else IndexError naming the op and shape.
+
+    A 0-d tensor accepts dim 0 and -1 (PyTorch treats it as having one dim for this check), and gets 0."""
+    d = as_int(op, dim)
     lo, hi = -max(ndim, 1), max(ndim, 1) - 1
     if not lo <= d <= hi:
         where = f"a tensor of shape {tuple(shape)}" if shape is not None else f"a {ndim}-d tensor"

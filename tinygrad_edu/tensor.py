@@ -24,7 +24,7 @@ from .backends import backend_of_array, canonical_device, get_backend
 from .broadcast import broadcast_shape
 from .device import device
 from .ops import binary, elementwise, gather as gather_ops, indexing, matmul, reduce, shape as shape_ops
-from .shapes import infer_reshape, normalize_dim, normalize_dims, sizes_from_args
+from .shapes import as_int, infer_reshape, normalize_dim, normalize_dims, sizes_from_args
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 Sorted = namedtuple("Sorted", ["values", "indices"])
@@ -143,7 +143,12 @@ class Tensor:
         return self.grad_fn is None
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[normalize_dim("size", dim, self.ndim, self.shape)]
+        if dim is None:
+            return self.shape
+        d = normalize_dim("size", dim, self.ndim, self.shape)
+        if self.ndim == 0:
+            raise IndexError(f"size: dim {dim} was given, but a 0-d tensor has no dimensions")
+        return self.shape[d]
 
     def dim(self):
         return self.ndim
@@ -468,8 +473,12 @@ class Tensor:
         axis = normalize_dims(op, dim, self.shape)
         if self.array.size == 0:
             raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
-        values = fn_cls.apply(self, axis=axis, keepdim=keepdim)
-        if isinstance(dim, int):  # PyTorch returns (values, indices) when one dim is named
+        if isinstance(dim, int) and axis is not None:  # PyTorch returns (values, indices) when one dim is named,
+            indices = arg(dim, keepdim)                  # and the gradient goes to the element the index names
+            return MaxMin(reduce.TakeAlongDim.apply(self, indices=indices.array, axis=axis[0], keepdim=keepdim),
+                          indices)
+        values = fn_cls.apply(self, axis=axis, keepdim=keepdim, nan_is_max=axis is None)  # all elements: NaNs share dy
+        if isinstance(dim, int):  # a 0-d tensor along dim 0 or -1
             return MaxMin(values, arg(dim, keepdim))
         return values
 
@@ -488,9 +497,13 @@ class Tensor:
 
     def _arg(self, op, fn, dim, keepdim):
         if dim is None:
+            if self.array.size == 0:
+                raise IndexError(f"{op}: an empty tensor (shape {self.shape}) has no {op}; name a dim to reduce")
             out = fn(self.array.reshape(-1))
             return self._like(out.reshape((1,) * self.ndim) if keepdim else out)
         axis = normalize_dim(op, dim, self.ndim, self.shape)
+        if self.ndim and self.shape[axis] == 0:
+            raise IndexError(f"{op}: dim {dim} of the tensor of shape {self.shape} has size 0, so it has no {op}")
         return self._like(fn(self.array, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
     def argmax(self, dim=None, keepdim=False):
@@ -505,11 +518,14 @@ class Tensor:
                                       axis=normalize_dims("logsumexp", dim, self.shape), keepdim=keepdim)
 
     def softmax(self, dim):
-        """e^x / sum(e^x) over dim, as exp(x - logsumexp(x)); a bad dim is reported as softmax's."""
-        return (self - self.logsumexp(normalize_dims("softmax", dim, self.shape), keepdim=True)).exp()
+        """e^x / sum(e^x) over dim: F.softmax, the one softmax op (ops/softmax.py, shifted by the max)."""
+        from .nn.functional import softmax
+        return softmax(self, dim)
 
     def log_softmax(self, dim):
-        return self - self.logsumexp(normalize_dims("log_softmax", dim, self.shape), keepdim=True)
+        """x - logsumexp(x) over dim: F.log_softmax, the one log-softmax op (ops/softmax.py)."""
+        from .nn.functional import log_softmax
+        return log_softmax(self, dim)
 
     # ---- shape -----------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -521,16 +537,16 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        if self.ndim == 0:
-            return self.reshape(1)
         s = normalize_dim("flatten", start_dim, self.ndim, self.shape)
         e = normalize_dim("flatten", end_dim, self.ndim, self.shape)
+        if self.ndim == 0:
+            return self.reshape(1)
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
     def permute(self, *dims):
-        dims = sizes_from_args("permute", dims)
+        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         norm = tuple(normalize_dim("permute", d, self.ndim, self.shape) for d in dims)
         if sorted(norm) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dims of a tensor "
@@ -538,11 +554,11 @@ class Tensor:
         return shape_ops.Permute.apply(self, dims=norm)
 
     def transpose(self, dim0, dim1):
+        d0 = normalize_dim("transpose", dim0, self.ndim, self.shape)
+        d1 = normalize_dim("transpose", dim1, self.ndim, self.shape)
         if self.ndim < 2:
             return self
         order = list(range(self.ndim))
-        d0 = normalize_dim("transpose", dim0, self.ndim, self.shape)
-        d1 = normalize_dim("transpose", dim1, self.ndim, self.shape)
         order[d0], order[d1] = order[d1], order[d0]
         return shape_ops.Permute.apply(self, dims=tuple(order))
 
@@ -593,17 +609,21 @@ class Tensor:
         return shape_ops.Repeat.apply(self, reps=reps)
 
     def split(self, split_size_or_sections, dim=0):
+        """Pieces of split_size along dim (the last one may be shorter), or pieces of the sizes listed."""
+        if self.ndim == 0:
+            raise RuntimeError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
         d = normalize_dim("split", dim, self.ndim, self.shape)
         n = self.shape[d]
-        if isinstance(split_size_or_sections, int):
-            if split_size_or_sections <= 0:
-                raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        if isinstance(split_size_or_sections, (tuple, list)):
+            sizes = [as_int("split", s, "each section size") for s in split_size_or_sections]
+            if any(s < 0 for s in sizes) or sum(sizes) != n:
+                raise ValueError(f"split: sections {sizes} must be non-negative and sum to {n}, the size of dim "
+                                 f"{dim} of shape {self.shape}")
         else:
-            sizes = list(split_size_or_sections)
-            if sum(sizes) != n:
-                raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} of shape "
-                                 f"{self.shape} has size {n}")
+            size = as_int("split", split_size_or_sections, "split_size")
+            if size < 0 or size == 0 and n:
+                raise ValueError(f"split: split_size must be positive (0 only for a dim of size 0), got {size}")
+            sizes = [min(size, n - i) for i in range(0, n, size)] if n else [0]  # an empty dim: one empty piece
         out, start = [], 0
         for s in sizes:
             index = (slice(None),) * d + (slice(start, start + s),)
@@ -612,11 +632,15 @@ class Tensor:
         return tuple(out)
 
     def chunk(self, chunks, dim=0):
+        if self.ndim == 0:
+            raise RuntimeError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
         d = normalize_dim("chunk", dim, self.ndim, self.shape)
+        chunks = as_int("chunk", chunks, "chunks")
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-        size = -(-self.shape[d] // chunks)
-        return self.split(max(size, 1), d)
+        if self.shape[d] == 0:  # as in PyTorch: `chunks` empty pieces
+            return self.split([0] * chunks, d)
+        return self.split(-(-self.shape[d] // chunks), d)
 
     def masked_fill(self, mask, value):
         """A copy of self with `value` where the bool `mask` (broadcastable to self) is True."""
@@ -679,8 +703,10 @@ class Tensor:
 
     def narrow(self, dim, start, length):
         """The slice start:start+length of dim (a view)."""
+        if self.ndim == 0:
+            raise RuntimeError("narrow: cannot be applied to a 0-d tensor")
         d = normalize_dim("narrow", dim, self.ndim, self.shape)
-        size = self.shape[d]
+        start, length, size = as_int("narrow", start, "start"), as_int("narrow", length, "length"), self.shape[d]
         start = start + size if start < 0 else start
         if not (0 <= start <= size and 0 <= length and start + length <= size):
             raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of size {size}")
@@ -742,7 +768,7 @@ class Tensor:
 
     def cumsum(self, dim, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
-        d = normalize_dim("cumsum", dim, max(x.ndim, 1), x.shape if x.ndim else (1,))
+        d = normalize_dim("cumsum", dim, x.ndim, x.shape)
         if x.ndim == 0:
             return x
         if x.array.dtype.kind == "b":
@@ -751,11 +777,16 @@ class Tensor:
 
     def gather(self, dim, index):
         """out[p] = self[p with coordinate `dim` replaced by index[p]]; index has self's number of dims."""
+        if self._is_0d_pair("gather", dim, index):  # a 0-d tensor is gathered as the (1,) tensor it equals
+            return self.reshape(1).gather(0, index.reshape(1)).reshape(())
         d, index = self._along_index("gather", dim, index)
         return gather_ops.Gather.apply(self, index=index, dim=d)
 
     def scatter(self, dim, index, src=None, value=None):
         """A copy of self with self[p with coordinate `dim` replaced by index[p]] = src[p] (or `value`)."""
+        if self._is_0d_pair("scatter", dim, index):
+            src = src.reshape(1) if isinstance(src, Tensor) else src
+            return self.reshape(1).scatter(0, index.reshape(1), src, value).reshape(())
         d, index = self._along_index("scatter", dim, index)
         if src is None:
             if value is None:
@@ -768,6 +799,13 @@ class Tensor:
         if any(i > s for i, s in zip(index.shape, src.shape)):
             raise RuntimeError(f"scatter: index of shape {index.shape} is larger than src of shape {src.shape}")
         return gather_ops.Scatter.apply(self, src, index=index, dim=d)
+
+    def _is_0d_pair(self, op, dim, index):
+        """Whether self and index are both 0-d (after checking dim: only 0 and -1 name a 0-d tensor's dim)."""
+        if self.ndim == 0 and isinstance(index, Tensor) and index.ndim == 0:
+            normalize_dim(op, dim, 0, ())
+            return True
+        return False
 
     def _along_index(self, op, dim, index):
         if not isinstance(index, Tensor) or index.array.dtype.kind != "i":
@@ -794,9 +832,9 @@ class Tensor:
         return Sorted(self.gather(dim, indices) if self.ndim else self, indices)
 
     def argsort(self, dim=-1, descending=False, stable=False):
+        d = normalize_dim("argsort", dim, self.ndim, self.shape)
         if self.ndim == 0:
             return self._like(self._backend.xp.zeros((), dtype=np.int64))
-        d = normalize_dim("argsort", dim, self.ndim, self.shape)
         xp = self._backend.xp
         keys = -self.array if descending and self.array.dtype.kind != "b" else self.array
         order = xp.argsort(keys, axis=d, kind="stable")
@@ -806,7 +844,7 @@ class Tensor:
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The k largest (or smallest) elements along dim and their indices, largest first."""
-        d = normalize_dim("topk", dim, max(self.ndim, 1), self.shape or (1,))
+        d, k = normalize_dim("topk", dim, self.ndim, self.shape), as_int("topk", k, "k")
         size = self.shape[d] if self.ndim else 1
         if not 0 <= k <= size:
             raise RuntimeError(f"topk: k ({k}) is out of range for dim {dim} of size {size}")
@@ -937,6 +975,10 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: the 0-d tensor at position {i} cannot be concatenated (it has no dim to join "
+                               f"along); use stack, or reshape it to (1,)")
     first = tensors[0]
     d = normalize_dim("cat", dim, first.ndim, first.shape)
     for t in tensors[1:]:
@@ -964,6 +1006,9 @@ def _matmul(a, b):
         b = Tensor(b, device=a.device, dtype=a.dtype)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    if a.array.dtype.kind == "b" or b.array.dtype.kind == "b":
+        raise TypeError(f"matmul: bool tensors cannot be multiplied (PyTorch refuses them too), got dtypes {a.dtype} "
+                        f"and {b.dtype}; convert with .long() or .float() first")
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:

@@ -211,7 +211,8 @@ class NumpyBackend:
         return y
 
     def max_pool2d_backward(self, g, padded, y, kernel_size, stride):
-        """Each window's gradient goes to its FIRST maximal element (as in PyTorch).
+        """Each window's gradient goes to its FIRST maximal element (as in PyTorch); a window
+        holding NaN (its y is NaN) sends it to its LAST NaN, the element PyTorch's forward picks.
 
         `first` holds, for every window, the offset of its first maximum: walking the
         offsets from last to first, each one that equals the maximum overwrites it.
@@ -222,6 +223,9 @@ class NumpyBackend:
         first = xp.zeros(y.shape, dtype=xp.int8 if len(windows) <= 127 else xp.int32)
         for k in range(len(windows) - 1, -1, -1):
             first = xp.where(padded[windows[k]] == y, first.dtype.type(k), first)
+        if xp.isnan(y).any():  # no element equals NaN: walk first to last, each NaN overwriting
+            for k, window in enumerate(windows):
+                first = xp.where(xp.isnan(padded[window]), first.dtype.type(k), first)
         if kernel_size[0] > stride[0] or kernel_size[1] > stride[1]:     # overlapping windows: accumulate
             dx = xp.zeros(padded.shape, dtype=g.dtype)
             for k, window in enumerate(windows):
@@ -309,10 +313,20 @@ class NumpyBackend:
 
 
 def _sigmoid(xp, x):
-    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2: the same function, and it cannot overflow."""
-    y = xp.tanh(x * x.dtype.type(0.5))
-    y += 1
-    y *= 0.5
+    """1 / (1 + e^-x), computed from e = e^-|x|, which lies in (0, 1] and so cannot overflow:
+    1 / (1 + e) for x >= 0 and e / (1 + e) = e^x / (1 + e^x) for x < 0.
+
+    Both halves keep full relative precision: sigmoid(-20) = 2.06e-9 in float32, where the
+    equal (1 + tanh(x/2)) / 2 rounds to 1 - 1 = 0 (and log(sigmoid(x)) to -inf). The numerator,
+    1 or e, is max(x >= 0, e): one branch-free pass, unlike a `where` on random signs.
+    """
+    e = xp.abs(x, out=xp.empty_like(x))
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                              # e = e^-|x|
+    y = xp.asarray(x >= 0, dtype=x.dtype)
+    xp.maximum(y, e, out=y)                       # 1 where x >= 0, else e (a NaN stays NaN)
+    e += 1
+    y /= e
     return y
 
 

@@ -64,6 +64,15 @@ def linear(input, weight, bias=None):
     return linear_ops.Linear.apply(*args)
 
 
+def _check_groups_and_kernel(op, groups, weight, kernel_size):
+    """groups must be a positive int and every kernel size (the weight's trailing dims) at least 1."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    if min(kernel_size) < 1:
+        raise ValueError(f"{op}: kernel size must be greater than zero, got kernel {kernel_size} (weight of shape "
+                         f"{weight.shape})")
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C, L) input (or unbatched (C, L)) with weight (out, in/groups, k).
 
@@ -77,10 +86,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{input.shape} and {weight.shape}")
     n, c, length = input.shape
     o, cg, k = weight.shape
-    if groups < 1 or c % groups or o % groups or c // groups != cg:
+    _check_groups_and_kernel("conv1d", groups, weight, (k,))
+    if c % groups or o % groups or c // groups != cg:
         raise ValueError(f"conv1d: input has {c} channels and groups={groups}, so weight must be "
-                         f"({o}, {c // groups if groups >= 1 else '?'}, k) with out channels divisible by groups; "
-                         f"got weight {weight.shape}")
+                         f"({o}, {c // groups}, k) with out channels divisible by groups; got weight {weight.shape}")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"conv1d: bias of shape {bias.shape} does not match {o} output channels")
     (s,), (p,), (d,) = (_single("conv1d", "stride", stride), _single("conv1d", "padding", padding),
@@ -104,10 +113,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{input.shape} and {weight.shape}")
     n, c, h, w = input.shape
     o, cg, kh, kw = weight.shape
+    _check_groups_and_kernel("conv2d", groups, weight, (kh, kw))
     if c % groups or o % groups or c // groups != cg:
         raise ValueError(f"conv2d: input has {c} channels and groups={groups}, so weight must be "
-                         f"({o}, {c // groups if groups else '?'}, kh, kw) with out channels divisible by groups; "
-                         f"got weight {weight.shape}")
+                         f"({o}, {c // groups}, kh, kw) with out channels divisible by groups; got weight "
+                         f"{weight.shape}")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"conv2d: bias of shape {bias.shape} does not match {o} output channels")
     stride, padding, dilation = (_pair("conv2d", "stride", stride), _pair("conv2d", "padding", padding),
@@ -138,7 +148,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"conv_transpose2d: expected 4-D input (N, C_in, H, W) and weight (C_in, C_out/groups, kh, "
                          f"kw), got shapes {input.shape} and {weight.shape}")
     c, (c_in, og, kh, kw) = input.shape[1], weight.shape
-    if groups < 1 or c != c_in or c % groups:
+    _check_groups_and_kernel("conv_transpose2d", groups, weight, (kh, kw))
+    if c != c_in or c % groups:
         raise ValueError(f"conv_transpose2d: weight of shape {weight.shape} (in_channels, out_channels/groups, kh, "
                          f"kw) needs an input with {c_in} channels, divisible by groups={groups}; got input "
                          f"{input.shape}")
@@ -171,6 +182,9 @@ def _pool_args(op, input, kernel_size, stride, padding):
     kernel_size = _pair(op, "kernel_size", kernel_size)
     stride = kernel_size if stride is None else _pair(op, "stride", stride)
     padding = _pair(op, "padding", padding)
+    if min(kernel_size) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: kernel_size and stride must be >= 1 and padding >= 0, got kernel_size {kernel_size}, "
+                         f"stride {stride}, padding {padding}")
     if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
     if input.shape[2] + 2 * padding[0] < kernel_size[0] or input.shape[3] + 2 * padding[1] < kernel_size[1]:
@@ -254,9 +268,11 @@ def silu(input):
 def _along_last(fn, input, dim, op):
     """Apply a last-axis op along `dim` by moving that dim last and back."""
     _check_float(op, "input", input)
+    d = normalize_dim(op, dim, input.ndim, input.shape)
     if input.ndim == 0:
         return fn(input.reshape(1)).reshape(())
-    d = normalize_dim(op, dim, input.ndim, input.shape)
+    if input.numel() == 0:  # nothing to normalise: the result is empty too (PyTorch's answer)
+        return input.clone()
     if d == input.ndim - 1:
         return fn(input)
     return fn(input.transpose(d, -1)).transpose(d, -1)
@@ -274,6 +290,9 @@ def log_softmax(input, dim):
 # ---- losses ----------------------------------------------------------------------------------
 def _reduce(op, loss_values, reduction):
     if reduction == "mean":
+        if loss_values.array.dtype.kind != "f":
+            raise TypeError(f"{op}: reduction='mean' needs floating-point input, got dtype {loss_values.dtype}; "
+                            f"convert with .float() first")
         return loss_values.mean()
     if reduction == "sum":
         return loss_values.sum()
@@ -287,16 +306,21 @@ def _class_dim_last(op, input, target):
     if not isinstance(target, Tensor) or target.array.dtype.kind != "i":
         raise TypeError(f"{op}: target must be an int64 tensor of class indices, got "
                         f"{getattr(target, 'dtype', type(target).__name__)}")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected input with 1 or more dims, (C,) or (N, C, ...), got a 0-d tensor")
     if input.ndim == 1:
         input = input.unsqueeze(0)
+        if target.ndim > 1 or target.numel() != 1:
+            raise ValueError(f"{op}: logits of shape {input.shape[1:]} need one target (0-d, or of shape (1,)), got "
+                             f"shape {target.shape}")
         target = target.reshape(1)
     expected = (input.shape[0],) + input.shape[2:]
-    if input.ndim < 2 or target.shape != expected:
+    if target.shape != expected:
         raise ValueError(f"{op}: logits of shape {input.shape} need targets of shape {expected}, got {target.shape}")
     c = input.shape[1]
     if input.ndim > 2:
         input = input.permute(0, *range(2, input.ndim), 1)
-    return input.reshape(-1, c), target.reshape(-1)
+    return input.reshape(target.numel(), c), target.reshape(-1)  # sizes spelt out: -1 is ambiguous when c = 0
 
 
 def _check_targets(op, target, c, ignore_index, input_shape):
@@ -318,8 +342,11 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     out_shape = target.shape if isinstance(target, Tensor) else None
     logits, flat_target = _class_dim_last("cross_entropy", input, target)
     _check_targets("cross_entropy", flat_target, logits.shape[1], ignore_index, input.shape)
-    per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
-                                       label_smoothing=float(label_smoothing))
+    if logits.shape[1] == 0:  # no classes: every target is ignore_index (checked above), and an ignored loss is 0
+        per_item = logits.sum(1)
+    else:
+        per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
+                                           label_smoothing=float(label_smoothing))
     if reduction == "mean":
         count = int((flat_target.array != ignore_index).sum())
         return per_item.sum() / count if count else per_item.sum() * float("nan")
@@ -338,9 +365,14 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     valid = flat_target.array != ignore_index
     rows = Tensor._wrap(xp.arange(log_probs.shape[0]), input._backend, False, None)
     safe = Tensor._wrap(xp.where(valid, flat_target.array, 0), input._backend, False, None)
-    picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.array.dtype), input._backend, False, None)
+    if log_probs.shape[1] == 0:  # no classes: every target is ignore_index (checked above), and an ignored loss is 0
+        picked = log_probs.sum(1)
+    else:
+        picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.array.dtype), input._backend, False,
+                                                       None)
     if reduction == "mean":
-        return picked.sum() / int(valid.sum())
+        count = int(valid.sum())
+        return picked.sum() / count if count else picked.sum() * float("nan")  # no target counted: 0/0, as PyTorch
     if reduction == "none":
         return picked.reshape(out_shape)
     return _reduce("nll_loss", picked, reduction)
@@ -471,7 +503,13 @@ def kl_div(input, target, reduction="mean", log_target=False):
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims `normalized_shape`, then scale by weight and shift by bias."""
     _check_float("layer_norm", "input", input)
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    if not isinstance(normalized_shape, (tuple, list)) or not all(isinstance(s, int) for s in normalized_shape):
+        raise TypeError(f"layer_norm: normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}")
+    normalized_shape = tuple(normalized_shape)
+    if not normalized_shape:
+        raise ValueError("layer_norm: normalized_shape must name at least one dim to normalise over, got ()")
     if input.shape[input.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: input of shape {input.shape} does not end in normalized_shape "
                          f"{normalized_shape}")
@@ -629,7 +667,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
     if dropout_p:
         raise NotImplementedError("scaled_dot_product_attention: dropout_p > 0 is not implemented")
-    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    if attn_mask is not None and attn_mask.array.dtype.kind not in "bf":
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool (True = may attend) or float (added "
+                        f"to the scores), got dtype {attn_mask.dtype}")
+    if scale is None:  # with E = 0 every score q.k is an empty sum, 0, whatever the scale
+        scale = 1.0 / math.sqrt(E) if E else 1.0
+    scale = float(scale)
     batch = 1
     for s in lead:
         batch *= s
@@ -637,6 +680,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if attn_mask is not None:
         mask = _additive_mask(attn_mask, lead + (L, S), query)
         mask = mask.reshape(-1, L, S) if mask.ndim > 2 else mask
+    if S == 0:  # no keys: each softmax row is empty, and a weighted sum of no values is 0 (PyTorch's answer)
+        return query @ key.transpose(-2, -1) @ value
     q, k, v = (t.reshape(batch, t.shape[-2], t.shape[-1]) for t in (query, key, value))
     out = attention.ScaledDotProductAttention.apply(q, k, v, scale=scale, causal=bool(is_causal), mask=mask)
     return out.reshape(lead + (L, value.shape[-1]))

@@ -13,7 +13,9 @@ def _empty(*shape):
 
 
 def _check_groups(layer, in_channels, out_channels, groups):
-    if groups < 1 or in_channels % groups or out_channels % groups:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{layer}: groups must be a positive integer, got {groups!r}")
+    if in_channels % groups or out_channels % groups:
         raise ValueError(f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                          f"divisible by groups ({groups})")
 

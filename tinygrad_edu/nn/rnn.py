@@ -27,8 +27,8 @@ from .parameter import Parameter
 
 
 def _uniform_params(module, hidden_size):
-    """PyTorch initialises every recurrent weight and bias (LSTM, GRU, RNN) U(-1/sqrt(H), 1/sqrt(H))."""
-    bound = 1 / math.sqrt(hidden_size)
+    """PyTorch initialises every recurrent weight and bias (LSTM, GRU, RNN) U(-1/sqrt(H), 1/sqrt(H)) (0 when H = 0)."""
+    bound = 1 / math.sqrt(hidden_size) if hidden_size > 0 else 0
     for p in module.parameters():
         init.uniform_(p, -bound, bound)
 
@@ -45,6 +45,7 @@ class LSTMCell(Module):
         _uniform_params(self, hidden_size)
 
     def forward(self, input, hx=None):
+        _check_tensor("LSTMCell", "input", input, self.weight_ih)
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"LSTMCell: expected input (batch, {self.input_size}) or ({self.input_size},), "
                              f"got shape {input.shape}")
@@ -55,7 +56,18 @@ class LSTMCell(Module):
             zeros = factories.zeros(input.shape[0], self.hidden_size, device=input.device, dtype=input.dtype)
             hx = (zeros, zeros)
         else:
-            hx = tuple(t.unsqueeze(0) if unbatched else t for t in hx)
+            h0, c0 = hx
+            _check_tensor("LSTMCell", "h0", h0, self.weight_ih)
+            if not isinstance(c0, Tensor):
+                raise TypeError(f"LSTMCell: c0 must be a Tensor, got {type(c0).__name__}")
+            if c0.array.dtype.kind != "f":  # PyTorch converts an integer c0, as f * c0 would
+                c0 = c0.to(dtype=self.weight_ih.dtype)
+            expected = (self.hidden_size,) if unbatched else (input.shape[0], self.hidden_size)
+            for name, t in (("h0", h0), ("c0", c0)):  # exactly the state's shape: a batch-1 state does not broadcast
+                if t.shape != expected:
+                    raise ValueError(f"LSTMCell: {name} must have shape {expected} for input of shape "
+                                     f"{input.shape[1:] if unbatched else input.shape}, got {t.shape}")
+            hx = (h0.unsqueeze(0), c0.unsqueeze(0)) if unbatched else (h0, c0)
         h, c = F.lstm_cell(input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h[0], c[0]) if unbatched else (h, c)
 
@@ -72,6 +84,7 @@ class LSTM(Module):
     """
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0):
         super().__init__()
+        _check_sizes("LSTM", input_size, hidden_size, num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         for k in range(num_layers):
@@ -84,16 +97,21 @@ class LSTM(Module):
         _uniform_params(self, hidden_size)
 
     def forward(self, input, hx=None):
+        _check_tensor("LSTM", "input", input, self.weight_ih_l0)
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ValueError(f"LSTM: expected input (seq, batch, {self.input_size}) (or batch first, or unbatched "
                              f"(seq, {self.input_size})), got shape {input.shape}")
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         batch, H = x.shape[1], self.hidden_size
+        if x.shape[0] == 0:
+            raise ValueError(f"LSTM: Expected sequence length to be larger than 0, got input of shape {input.shape}")
         if hx is None:
             zeros = factories.zeros(self.num_layers, batch, H, device=x.device, dtype=x.dtype)
             h0, c0 = zeros, zeros
         else:
+            for name, t in zip(("h0", "c0"), hx):
+                _check_tensor("LSTM", name, t, self.weight_ih_l0)
             h0, c0 = (t.unsqueeze(1) if unbatched else t for t in hx)
             if h0.shape != (self.num_layers, batch, H) or c0.shape != (self.num_layers, batch, H):
                 raise ValueError(f"LSTM: h0 and c0 must have shape ({self.num_layers}, {batch}, {H}), got "

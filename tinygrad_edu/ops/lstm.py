@@ -37,7 +37,7 @@ class LSTMLayer(Function):
         b, xp = self.backend, self.xp
         steps, batch, _ = x.shape
         hidden = h0.shape[-1]
-        x_gates = b.matmul(x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, 4 * hidden)
+        x_gates = b.matmul(x.reshape(steps * batch, x.shape[-1]), w_ih.T).reshape(steps, batch, 4 * hidden)
         if b_ih is not None:
             x_gates += b_ih + b_hh
         w_hh_t = w_hh.T
@@ -67,7 +67,7 @@ class LSTMLayer(Function):
         h_prev = xp.concatenate([h0[None], hc[:-1, :, :hidden]], axis=0).reshape(steps * batch, hidden)
         flat = dgates.reshape(steps * batch, 4 * hidden)
         dx = b.matmul(flat, w_ih).reshape(x.shape)
-        dw_ih = b.matmul(flat.T, x.reshape(steps * batch, -1))
+        dw_ih = b.matmul(flat.T, x.reshape(steps * batch, x.shape[-1]))
         dw_hh = b.matmul(flat.T, h_prev)
         grads = (dx, dh, dc, dw_ih, dw_hh)
         if self.has_bias:

@@ -51,7 +51,7 @@ class Adam(Optimizer):
                 # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
                 m += (1 - beta1) * (g - m)          # = beta1 * m + (1 - beta1) * g
                 v *= beta2
-                v += (1 - beta2) * (g * g)
+                v += (1 - beta2) * g * g             # ((1 - beta2) g) g, as PyTorch: g * g overflows float32 past 1.8e19
                 if amsgrad:
                     v_max = self._buffer(p, state, "max_exp_avg_sq").array
                     xp.maximum(v_max, v, out=v_max)
