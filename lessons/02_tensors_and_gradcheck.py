@@ -252,6 +252,19 @@ def part4_catching_bugs():
     return True
 
 
+def part5_seeing_the_graph(out):
+    """Every result remembers the graph that made it; tg.viz.graph draws it (Graphviz DOT text)."""
+    print("\n== Part 5: seeing the graph ==")
+    x = tg.randn(4, 3, requires_grad=True)
+    w = tg.randn(3, 2, requires_grad=True)
+    loss = (x @ w).tanh().sum()
+    dot = tg.viz.graph(loss, out / "graph.svg")      # graph.svg with Graphviz installed, else graph.dot
+    boxes = [line.split('label="')[1].split('"')[0] for line in dot.splitlines() if "shape=box" in line]
+    print(f"the graph of loss = (x @ w).tanh().sum(): {len(boxes)} op nodes {boxes}, 2 leaves (x and w);")
+    print("each arrow carries a tensor's shape and dtype. Read it bottom-up for backward's order.")
+    print(f"saved it in {out}: open graph.svg in a browser, or paste graph.dot into any Graphviz viewer")
+
+
 def main():
     args = common.parse_args(__file__, __doc__)
     tg.manual_seed(args.seed)
@@ -259,6 +272,7 @@ def main():
     part2_broadcasting()
     part3_custom_function()
     part4_catching_bugs()
+    part5_seeing_the_graph(args.out)
     common.summary(args.name, [
         "A Tensor is an array plus requires_grad, grad and grad_fn; each op records one graph node, and "
         "gradients accumulate into .grad until they are cleared.",
@@ -268,6 +282,7 @@ def main():
         "save_for_backward and needs_input_grad; Function.apply puts it in the graph.",
         "tg.gradcheck compares backward with float64 central differences of sum(v * f(x)) for a random v, "
         "which catches bugs that a check on f(x).sum() misses.",
+        "tg.viz.graph(result) draws the graph backward will walk: one box per op, one oval per leaf.",
     ], {"gradcheck caught the wrong backward": "yes"})
 
 

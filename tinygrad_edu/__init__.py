@@ -5,7 +5,7 @@
     (x.tanh() * 2).sum().backward()
     x.grad
 """
-from . import accelerator, cuda
+from . import accelerator, cuda, viz
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
 from .dtypes import bool_ as bool  # noqa: A001  (PyTorch's name)
@@ -13,6 +13,7 @@ from .dtypes import float32, float64, int64
 from .factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
                         randn_like, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck
+from .profiler import profile
 from .numerical_gradient import eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse, rel_error
 from .random import manual_seed
 from .serialization import load, save

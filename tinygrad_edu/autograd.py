@@ -19,6 +19,9 @@ results into `.grad` of the leaf tensors that require grad.
 """
 import functools
 import threading
+import time
+
+from . import profiler
 
 class _GradModeState(threading.local):
     """Whether new ops record a graph, for each thread on its own (as in PyTorch): one thread's `no_grad`
@@ -158,7 +161,12 @@ class Function:
                     f"{t._backend.name} (shapes {[tuple(x.shape) for x in tensors]}); move them with .to(device)")
         ctx = cls()
         ctx.backend = backend
-        out = ctx.forward(*[t.array for t in tensors], **params)
+        if profiler.current is None:
+            out = ctx.forward(*[t.array for t in tensors], **params)
+        else:                                   # tg.profile() is active: time this forward
+            start = time.perf_counter()
+            out = ctx.forward(*[t.array for t in tensors], **params)
+            profiler.current.add(cls.__name__, "forward", time.perf_counter() - start)
         if not out.ndim and type(out) is not backend.array_type:  # numpy turns 0-d results into scalars
             out = backend.xp.asarray(out)
         base = None if getattr(out, "base", None) is None else _viewed_input(out, tensors)
@@ -251,7 +259,12 @@ def run_backward(tensor, grad, retain_graph=False):
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time, but its saved arrays were "
                 f"freed by the first backward. Call .backward(retain_graph=True) the first time if you need to.")
-        input_grads = node.backward(g)
+        if profiler.current is None:
+            input_grads = node.backward(g)
+        else:
+            start = time.perf_counter()
+            input_grads = node.backward(g)
+            profiler.current.add(type(node).__name__, "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         for t, parent, need, ig in zip(node.inputs, node.parents, node.needs_input_grad, input_grads):
