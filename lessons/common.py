@@ -15,7 +15,7 @@ and gets the same command line:
 
 and four helpers:
 
-    Progress         a dependency-free progress bar for long loops (step, loss, rate, ETA)
+    Progress         tqdm's progress bar for long loops, with the loop's metrics (loss, ...)
     save_plot        save a matplotlib figure as PNG (skipped, with one line, without matplotlib)
     plot_curves      loss curves              (built on save_plot)
     plot_images      a grid of small images   (built on save_plot)
@@ -100,7 +100,7 @@ def _format_seconds(s):
 
 
 class Progress:
-    """A one-line progress bar on stderr, with no dependencies.
+    """A progress bar on stderr for a training loop: tqdm's, with the loop's metrics beside it.
 
         bar = Progress(total=steps, desc="train")
         for step in range(steps):
@@ -108,54 +108,43 @@ class Progress:
             bar.update(loss=loss.item())
         bar.close()
 
-    On a terminal the line is redrawn at most 10 times a second:
-
-        train  340/1000 [=======>..........]  loss 1.8731 | 12.3 it/s | ETA 0:53
-
-    When stderr is not a terminal (CI, a log file) nothing is drawn until `close()`,
-    which prints one final line with the totals. `unit` names what one update counts.
+    On a terminal tqdm draws and redraws the bar (step, metrics, rate, ETA). When stderr is
+    not a terminal (CI, a log file) nothing is drawn until `close()`, which prints one final
+    line with the totals. `unit` names what one update counts.
     """
 
-    def __init__(self, total, desc="", unit="it", width=24, stream=None):
-        self.total, self.desc, self.unit, self.width = int(total), desc, unit, width
+    def __init__(self, total, desc="", unit="it", stream=None):
+        from tqdm import tqdm
+        self.total, self.desc, self.unit = int(total), desc, unit
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.n = 0
-        self.metrics = {}
-        self.start = time.perf_counter()
-        self._last_draw = 0.0
-        self._closed = False
+        self.n, self.metrics, self.start, self._closed = 0, {}, time.perf_counter(), False
+        self.bar = tqdm(total=self.total, desc=desc, unit=unit, file=self.stream, disable=not self.live,
+                        dynamic_ncols=True, mininterval=0.1)
 
     def update(self, n=1, **metrics):
         """Count `n` more steps; keyword arguments (loss=...) are shown beside the bar."""
         self.n += n
-        self.metrics.update(metrics)
-        now = time.perf_counter()
-        if self.live and (now - self._last_draw >= 0.1 or self.n >= self.total):
-            self._last_draw = now
-            self.stream.write("\r" + self._line(now) + "\033[K")
-            self.stream.flush()
+        if metrics:
+            self.metrics.update(metrics)
+            self.bar.set_postfix_str(self._shown(), refresh=False)
+        self.bar.update(n)
 
-    def _line(self, now):
-        elapsed = now - self.start
-        rate = self.n / elapsed if elapsed > 0 else float("nan")
-        frac = min(self.n / self.total, 1.0) if self.total else 1.0
-        filled = int(frac * self.width)
-        bar = "=" * filled + (">" if filled < self.width else "") + "." * max(self.width - filled - 1, 0)
-        shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
-        eta = (self.total - self.n) / rate if rate and rate > 0 else float("nan")
-        digits = len(str(self.total))
-        return (f"{self.desc} {self.n:>{digits}}/{self.total} [{bar}]  {shown} | {rate:.1f} {self.unit}/s | "
-                f"{'ETA ' + _format_seconds(eta) if self.n < self.total else 'took ' + _format_seconds(elapsed)}")
+    def _shown(self):
+        return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
 
     def close(self):
-        """Finish the bar: one final line (on a terminal it replaces the live one)."""
+        """Finish the bar; off a terminal, print the one line that sums it up."""
         if self._closed:
             return
         self._closed = True
-        line = self._line(time.perf_counter())
-        self.stream.write(("\r" + line + "\033[K\n") if self.live else (line + "\n"))
-        self.stream.flush()
+        self.bar.close()
+        if not self.live:
+            elapsed = time.perf_counter() - self.start
+            rate = self.n / elapsed if elapsed > 0 else float("nan")
+            self.stream.write(f"{self.desc} {self.n}/{self.total}  {self._shown()} | {rate:.1f} {self.unit}/s | "
+                              f"took {_format_seconds(elapsed)}\n")
+            self.stream.flush()
 
     def __enter__(self):
         return self
