@@ -224,7 +224,7 @@ def main():
     rng = random.Random(args.seed)   # Python's own generator: this part uses no library at all
 
     # ---- 2a: a tiny expression, gradients by hand and by backward() ---------------------
-    print("\n-- Part 1: one expression --")
+    print("\n-- Part 1: a scalar that remembers how it was made (one expression) --")
     a, b = Value(2.0), Value(-3.0)
     c = a * b + a           # c = ab + a, so dc/da = b + 1 = -2 and dc/db = a = 2
     d = c.tanh()
@@ -235,7 +235,8 @@ def main():
     assert math.isclose(a.grad, (1 - d.data ** 2) * (b.data + 1)) and math.isclose(b.grad, (1 - d.data ** 2) * a.data)
 
     # ---- 2b: train a small network with plain gradient descent ---------------------------
-    print(f"\n-- Part 2: train a 2-8-1 network on {n_points} points (inside the circle or not?) --")
+    print(f"\n-- Part 2: a neural network made of Values: a 2-8-1 network trained on {n_points} points "
+          f"(inside the circle or not?) --")
     xs, ys = make_data(n_points, rng)
     model = MLP(2, 8, rng)
     params = model.parameters()
@@ -287,8 +288,8 @@ def main():
     assert math.isclose(loss.data, t_loss.item(), rel_tol=1e-9), "the two forward passes disagree"
     assert np.allclose(ours, theirs, rtol=1e-7, atol=1e-10), "the two engines' gradients disagree"
     print("the scalar engine and tinygrad_edu agree")
-    print(f"the Tensor graph has {len(params)} leaves but only a handful of nodes; "
-          f"its last node is {t_loss.grad_fn}")
+    print(f"the Tensor graph has 4 leaf tensors (W1, b1, W2, b2) holding the same {len(params)} numbers that "
+          f"were {len(params)} separate Values, and only a handful of op nodes; its last node is {t_loss.grad_fn}")
 
     # ---- plots: the loss curve, and what the network learned --------------------------------
     common.plot_curves(args.out / "loss_curve.png", {"training loss": losses},
@@ -304,9 +305,13 @@ def main():
         ax = fig.add_subplot()
         ax.contourf(gx, gy, prob, levels=[0, 0.5, 1], colors=["#f4d6d6", "#d6e4f4"])
         pts = np.array(xs)
-        ax.scatter(pts[:, 0], pts[:, 1], c=["tab:blue" if y else "tab:red" for y in ys], edgecolors="k")
-        ax.add_patch(Circle((0, 0), 0.7, fill=False, ls="--"))
-        ax.set(aspect="equal", title="blue region: the network says 'inside'")
+        inside = np.array([bool(y) for y in ys])
+        ax.scatter(pts[inside, 0], pts[inside, 1], c="tab:blue", edgecolors="k", label="point inside the circle")
+        ax.scatter(pts[~inside, 0], pts[~inside, 1], c="tab:red", edgecolors="k", label="point outside")
+        ax.add_patch(Circle((0, 0), 0.7, fill=False, ls="--", label="the true circle (radius 0.7)"))
+        ax.set(aspect="equal", xlabel="x1 (first input)", ylabel="x2 (second input)",
+               title="shaded blue: where the network says 'inside'")
+        ax.legend(loc="upper right", fontsize=7)
     common.save_plot(args.out / "decision_boundary.png", draw, figsize=(5, 5))
 
     common.summary(args.name, [

@@ -3,7 +3,7 @@
 What you will learn
   * a Tensor is an array plus autograd bookkeeping (requires_grad, grad, grad_fn);
   * broadcasting: how (3, 1) + (4,) becomes (3, 4), and why the *backward* of a
-    broadcast is a sum ("unbroadcast") -- you will write it and check it;
+    broadcast is a sum ("unbroadcast") -- written out here and checked against the engine;
   * how to add an operation to the engine: a `tg.Function` with `forward` and
     `backward` side by side, exactly how every op inside tinygrad_edu is written;
   * how `tg.gradcheck` compares your backward with finite differences, and how it

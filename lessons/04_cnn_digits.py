@@ -37,7 +37,12 @@ def split(images, labels, test_fraction=0.2, seed=0):
 def make_model():
     """Three 3x3 convolutions (each followed by batch norm and ReLU), two 2x2 max-pools, one linear layer.
 
-    padding=1 keeps the 8x8 size through each 3x3 convolution; each max-pool halves it.
+    The output size of a convolution (and of pooling) along each spatial dim is
+
+        out = floor((in + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+
+    so padding=1 keeps the 8x8 size through each 3x3 convolution (8 + 2 - 2 - 1 + 1 = 8), and each
+    2x2 max-pool with stride 2 halves it (floor((8 - 1 - 1) / 2) + 1 = 4).
     The channels grow (1 -> 16 -> 32 -> 64) while the image shrinks (8 -> 4 -> 2): the
     network trades "where" for "what".
     """
