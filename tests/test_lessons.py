@@ -34,6 +34,9 @@ CASES = {
     "05_lstm_shakespeare": (["loss_curve.png"], ["sample.txt"], None, "---- end of sample ----"),
     "06_gpt_shakespeare": (["loss_curve.png"], ["sample.txt"], None, "---- end of sample ----"),
     "07_gpu_kernels": ([], [], None, "project kernels checked"),
+    "08_optimizers_and_regularisation": (["optimizer_curves.png", "overfitting.png", "lr_schedules.png"], [], None,
+                                         "update rules by hand match the library's optimizers"),
+    "10_translation_transformer": (["loss_curve.png", "attention_maps.png"], [], None, "held-out exact-match: "),
 }
 
 
