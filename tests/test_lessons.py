@@ -36,6 +36,8 @@ CASES = {
     "07_gpu_kernels": ([], [], None, "project kernels checked"),
     "08_optimizers_and_regularisation": (["optimizer_curves.png", "overfitting.png", "lr_schedules.png"], [], None,
                                          "update rules by hand match the library's optimizers"),
+    "09_residual_networks": (["loss_curves.png", "gradient_norms.png", "predictions.png"], [], None,
+                             "residual test accuracy: "),
     "10_translation_transformer": (["loss_curve.png", "attention_maps.png"], [], None, "held-out exact-match: "),
 }
 
