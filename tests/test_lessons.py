@@ -39,6 +39,8 @@ CASES = {
     "09_residual_networks": (["loss_curves.png", "gradient_norms.png", "predictions.png"], [], None,
                              "residual test accuracy: "),
     "10_translation_transformer": (["loss_curve.png", "attention_maps.png"], [], None, "held-out exact-match: "),
+    "11_generative_models": (["vae_reconstructions.png", "vae_samples.png", "vae_latent_grid.png", "gan_samples.png",
+                              "gan_losses.png"], [], None, "gan samples classified confidently: "),
 }
 
 
