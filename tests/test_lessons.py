@@ -41,6 +41,7 @@ CASES = {
     "10_translation_transformer": (["loss_curve.png", "attention_maps.png"], [], None, "held-out exact-match: "),
     "11_generative_models": (["vae_reconstructions.png", "vae_samples.png", "vae_latent_grid.png", "gan_samples.png",
                               "gan_losses.png"], [], None, "gan samples classified confidently: "),
+    "12_reinforcement_learning": (["returns.png"], [], None, "dqn: not solved in 10 episodes (best average return "),
 }
 
 
