@@ -113,6 +113,8 @@ import math
 import numpy as np
 from numba import cuda, from_dtype
 
+from .launch import launch
+
 DEFAULT_BLOCK_Q = 64
 DEFAULT_BLOCK_K = 32
 SHARED_MEMORY_BYTES = 48 * 1024  # static shared memory one block may use
@@ -150,7 +152,7 @@ def _forward_kernel(block_q, block_k, head_dim, dtype):
     zero = np.dtype(dtype).type(0)
     neg_inf = np.dtype(dtype).type(-np.inf)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def forward_kernel(q, k, v, mask, has_mask, causal, scale, out, lse):
         """Block (b, y): queries y*BLOCK_Q + t of batch b, one per thread t; online softmax over K/V tiles."""
         b = cuda.blockIdx.x
@@ -233,7 +235,7 @@ def _dq_kernel(block_q, block_k, head_dim, dtype):
     zero = np.dtype(dtype).type(0)
     neg_inf = np.dtype(dtype).type(-np.inf)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def dq_kernel(q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dq):
         """Block (b, y): dq rows of queries y*BLOCK_Q + t of batch b, one per thread t, over K/V tiles."""
         b = cuda.blockIdx.x
@@ -303,7 +305,7 @@ def _dkdv_kernel(block_q, block_k, head_dim, dtype):
     zero = np.dtype(dtype).type(0)
     neg_inf = np.dtype(dtype).type(-np.inf)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def dkdv_kernel(q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dk, dv):
         """Block (b, y): dk and dv rows of keys y*BLOCK_K + t of batch b, one per thread t, over query tiles."""
         b = cuda.blockIdx.x
@@ -433,8 +435,8 @@ def attention_forward(q, k, v, scale, causal=False, mask=None, *, xp=np,
         head_dim = _head_dim_capacity(dim_qk, dim_v)
         block_k = _fit_in_shared_memory(block_k, 2 * head_dim * dtype.itemsize)
         kernel = _forward_kernel(block_q, block_k, head_dim, dtype)
-        kernel[(batch, _blocks(seq_q, block_q)), block_q](
-            q, k, v, mask, has_mask, bool(causal), dtype.type(scale), out, lse)
+        launch(kernel, (batch, _blocks(seq_q, block_q)), block_q,
+               q, k, v, mask, has_mask, bool(causal), dtype.type(scale), out, lse)
     return out, lse
 
 
@@ -467,11 +469,11 @@ def attention_backward(q, k, v, out, lse, dout, scale, causal=False, mask=None, 
     if batch and seq_q:
         tile_k = _fit_in_shared_memory(block_k, 2 * head_dim * dtype.itemsize)
         kernel = _dq_kernel(block_q, tile_k, head_dim, dtype)
-        kernel[(batch, _blocks(seq_q, block_q)), block_q](
-            q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dq)
+        launch(kernel, (batch, _blocks(seq_q, block_q)), block_q,
+               q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dq)
     if batch and seq_k:
         tile_q = _fit_in_shared_memory(block_q, (2 * head_dim + 2) * dtype.itemsize)
         kernel = _dkdv_kernel(tile_q, block_k, head_dim, dtype)
-        kernel[(batch, _blocks(seq_k, block_k)), block_k](
-            q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dk, dv)
+        launch(kernel, (batch, _blocks(seq_k, block_k)), block_k,
+               q, k, v, dout, lse, delta, mask, has_mask, causal, scale, dk, dv)
     return dq, dk, dv

@@ -37,6 +37,22 @@ thread of the block or by none.
 
 The smoothing weights arrive as scalars of the logits' dtype, computed by the
 launcher, so float32 logits are processed in float32 arithmetic throughout.
+
+A target outside [0, C)
+-----------------------
+Checking the targets before the launch would mean reading them back to the host:
+a synchronisation, the GPU idle while Python waits. Instead the kernel gives such a
+row loss NaN and gradient NaN (it never reads outside the row), and the caller asks
+the backend to check the targets at the next moment Python waits for the GPU anyway
+(`check_later` in backends/cupy_backend.py): the error still comes, with its message,
+like PyTorch's asynchronous "device-side assert" on CUDA.
+
+The mean over the rows
+----------------------
+`reduction="mean"` divides by the number of rows that are not ignored. That count
+lives on the device, so a second, one-block kernel (`mean_kernel`) sums the row
+losses and counts the valid rows in one pass, and writes the mean and 1 / count:
+the backward scales the stored gradient by it. Nothing is read back to the host.
 """
 import functools
 import math
@@ -44,7 +60,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from .elementwise import float_dtype
+from .elementwise import float_dtype, grid_size
+from .launch import launch
 from .reduce import block_size, block_sum
 from .softmax import row_max_and_sumexp
 
@@ -53,7 +70,7 @@ from .softmax import row_max_and_sumexp
 def make_cross_entropy_kernel(threads):
     """The fused cross-entropy kernel with `threads` (a power of two) threads per block."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def cross_entropy_kernel(logits, target, loss, dlogits, ignore_index, target_weight, uniform_weight):
         """Block b fills loss[b] and row b of dlogits; thread t handles classes t, t + T, ...
 
@@ -70,6 +87,13 @@ def make_cross_entropy_kernel(threads):
                 dlogits[row, j] = 0
             if tid == 0:
                 loss[row] = 0
+            return
+        if label < 0 or label >= n_classes:        # checked later, on the host (see "A target outside [0, C)")
+            nan = logits.dtype.type(math.nan)
+            for j in range(tid, n_classes, cuda.blockDim.x):
+                dlogits[row, j] = nan
+            if tid == 0:
+                loss[row] = nan
             return
 
         row_max, sum_exp = row_max_and_sumexp(logits, row, partials)
@@ -93,13 +117,47 @@ def make_cross_entropy_kernel(threads):
     return cross_entropy_kernel
 
 
+@functools.lru_cache(maxsize=None)
+def make_mean_kernel(threads):
+    """One block of `threads` threads: the mean of the valid rows' losses, and 1 / (their count)."""
+
+    @cuda.jit(cache=True)
+    def mean_kernel(loss, target, ignore_index, mean, inverse_count):
+        """Thread t adds up rows t, t + T, ...; two block sums give the total loss and the count."""
+        partials = cuda.shared.array(threads, dtype=loss.dtype)
+        tid = cuda.threadIdx.x
+        zero = loss.dtype.type(0)
+        one = loss.dtype.type(1)
+        total = zero
+        count = zero
+        for row in range(tid, loss.shape[0], cuda.blockDim.x):
+            if target[row] != ignore_index:
+                total += loss[row]
+                count += one
+        total = block_sum(partials, total)
+        count = block_sum(partials, count)
+        if tid == 0:
+            mean[0] = total / count if count != zero else loss.dtype.type(math.nan)  # 0 / 0, as PyTorch
+            inverse_count[0] = one / count if count != zero else loss.dtype.type(math.inf)
+
+    return mean_kernel
+
+
+@cuda.jit(cache=True)
+def _mean_backward_kernel(dlogits, g, inverse_count, out):
+    """out = dlogits * (g / count), reading the two scalars on the device (a grid-stride loop)."""
+    scale = g[0] * inverse_count[0]
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = dlogits[i] * scale
+
+
 def cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.0, *, xp=np, threads=256):
     """Per-row cross-entropy of logits (N, C) against integer class targets (N,).
 
     Returns (loss, dlogits): loss (N,) and its gradient dloss/dlogits (N, C), both new
-    xp arrays in the logits' dtype. Rows whose target is ignore_index get 0 in both.
-    Raises IndexError for a target outside [0, C) that is not ignore_index (checking
-    this reads one flag back from the device).
+    xp arrays in the logits' dtype. Rows whose target is ignore_index get 0 in both;
+    rows whose target is outside [0, C) get NaN in both (the caller checks the targets
+    without a synchronisation: see the module docstring).
     """
     if logits.ndim != 2 or target.ndim != 1 or target.shape[0] != logits.shape[0]:
         raise ValueError(f"expected logits (N, C) and target (N,), got {logits.shape} and {target.shape}")
@@ -110,16 +168,41 @@ def cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.0, *, xp=
     logits = xp.ascontiguousarray(logits, dtype=float_dtype(logits))
     target = xp.ascontiguousarray(target, dtype=np.int64)
     rows, n_classes = logits.shape
-    in_range = (target == ignore_index) | ((target >= 0) & (target < n_classes))
-    if not bool(in_range.all()):
-        raise IndexError(f"targets must be in [0, {n_classes}) or equal ignore_index={ignore_index}")
-
     loss = xp.empty(rows, dtype=logits.dtype)
     dlogits = xp.empty(logits.shape, dtype=logits.dtype)
     if rows:
         block = block_size(n_classes, threads)
         weight = logits.dtype.type
-        make_cross_entropy_kernel(block)[rows, block](
-            logits, target, loss, dlogits, np.int64(ignore_index),
-            weight(1.0 - label_smoothing), weight(label_smoothing / max(n_classes, 1)))
+        launch(make_cross_entropy_kernel(block), rows, block,
+               logits, target, loss, dlogits, np.int64(ignore_index),
+               weight(1.0 - label_smoothing), weight(label_smoothing / max(n_classes, 1)))
     return loss, dlogits
+
+
+def cross_entropy_mean(loss, target, ignore_index=-100, *, xp=np, threads=256):
+    """The mean of loss (N,) over the rows whose target is not ignore_index, and 1 / (their count).
+
+    Returns two 0-d xp arrays in loss's dtype; with no valid row the mean is NaN (0 / 0, as
+    PyTorch) and 1 / count is inf. One launch of one block: the reduction is small (one value
+    per row), so one block looping over the rows beats a grid-wide reduction with two passes.
+    """
+    if loss.ndim != 1 or target.shape != loss.shape:
+        raise ValueError(f"expected loss (N,) and target (N,), got {loss.shape} and {target.shape}")
+    loss = xp.ascontiguousarray(loss, dtype=float_dtype(loss))
+    target = xp.ascontiguousarray(target, dtype=np.int64)
+    mean = xp.empty(1, dtype=loss.dtype)
+    inverse_count = xp.empty(1, dtype=loss.dtype)
+    block = block_size(max(loss.shape[0], 1), threads)
+    launch(make_mean_kernel(block), 1, block, loss, target, np.int64(ignore_index), mean, inverse_count)
+    return mean.reshape(()), inverse_count.reshape(())
+
+
+def cross_entropy_mean_backward(dlogits, g, inverse_count, *, xp=np, threads=256):
+    """The gradient of the mean loss: dlogits * g / count, in one launch (g and 1 / count are 0-d device arrays)."""
+    dlogits = xp.ascontiguousarray(dlogits, dtype=float_dtype(dlogits))
+    out = xp.empty(dlogits.shape, dtype=dlogits.dtype)
+    if out.size:
+        launch(_mean_backward_kernel, grid_size(out.size, threads, 4096), threads, dlogits.reshape(-1),
+               xp.ascontiguousarray(g, dtype=dlogits.dtype).reshape(1),
+               xp.ascontiguousarray(inverse_count, dtype=dlogits.dtype).reshape(1), out.reshape(-1))
+    return out

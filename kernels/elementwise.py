@@ -44,6 +44,8 @@ import math
 import numpy as np
 from numba import cuda
 
+from .launch import launch
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -134,10 +136,41 @@ def power(a, b):
     return math.pow(a, b)
 
 
+# ---- fused activations and their gradients: one pass instead of a chain of array ops -------
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+@cuda.jit(device=True)
+def gelu_tanh(x):
+    """x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    u = type(x)(SQRT_2_OVER_PI) * (x + type(x)(0.044715) * x * x * x)
+    return type(x)(0.5) * x * (type(x)(1) + math.tanh(u))
+
+
+@cuda.jit(device=True)
+def gelu_tanh_backward(x, g):
+    """g (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(u) recomputed from x."""
+    one = type(x)(1)
+    half = type(x)(0.5)
+    root = type(x)(SQRT_2_OVER_PI)
+    t = math.tanh(root * (x + type(x)(0.044715) * x * x * x))
+    du = root * (one + type(x)(3 * 0.044715) * x * x)
+    return g * (half * (one + t) + half * x * (one - t * t) * du)
+
+
+@cuda.jit(device=True)
+def relu_backward(y, g):
+    """g where the ReLU's output y > 0, else 0 (g * 0, so an infinite or NaN g still gives NaN, as g * (y > 0))."""
+    if y > 0:
+        return g
+    return g * type(g)(0)
+
+
 UNARY_OPS = {"exp": exp, "log": log, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
-             "neg": neg, "sqrt": sqrt, "abs": absolute}
+             "neg": neg, "sqrt": sqrt, "abs": absolute, "gelu_tanh": gelu_tanh}
 BINARY_OPS = {"add": add, "sub": sub, "mul": mul, "div": div, "maximum": maximum,
-              "minimum": minimum, "pow": power}
+              "minimum": minimum, "pow": power, "relu_backward": relu_backward,
+              "gelu_tanh_backward": gelu_tanh_backward}
 
 
 # ---- kernels -----------------------------------------------------------------------------
@@ -160,7 +193,7 @@ def broadcast_offsets(i, shape, a_strides, b_strides):
 def make_map_kernel(op):
     """A kernel computing out[i] = op(x[i]) over flat, contiguous arrays."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def map_kernel(x, out):
         """Thread t of the grid handles elements t, t + S, t + 2S, ... (S = threads in the grid)."""
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -173,7 +206,7 @@ def make_map_kernel(op):
 def make_zip_kernel(op):
     """A kernel computing out = op(a, b) with broadcasting, all arrays flat and contiguous."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def zip_kernel(a, b, out, shape, a_strides, b_strides):
         """Grid-stride loop over the flat output, as in map_kernel.
 
@@ -215,7 +248,7 @@ def unary(name, x, *, xp=np, threads=256, max_blocks=4096):
     x = contiguous(x, float_dtype(x), xp)
     out = xp.empty(x.shape, dtype=x.dtype)
     if out.size:
-        kernel[grid_size(out.size, threads, max_blocks), threads](x.reshape(-1), out.reshape(-1))
+        launch(kernel, grid_size(out.size, threads, max_blocks), threads, x.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -262,6 +295,6 @@ def binary(name, a, b, *, xp=np, threads=256, max_blocks=4096):
     if out.size:
         shape, a_strides, b_strides = collapse_dims(
             out_shape, broadcast_strides(a.shape, out_shape), broadcast_strides(b.shape, out_shape))
-        kernel[grid_size(out.size, threads, max_blocks), threads](
-            a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, a_strides, b_strides)
+        launch(kernel, grid_size(out.size, threads, max_blocks), threads,
+               a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, a_strides, b_strides)
     return out

@@ -64,6 +64,7 @@ import numpy as np
 from numba import cuda
 
 from .elementwise import float_dtype
+from .launch import launch
 
 DEFAULT_THREADS_PER_BLOCK = 256
 
@@ -73,7 +74,7 @@ def output_size(size, kernel, stride, padding, dilation):
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     """One thread per (n, c, oh, ow): copy the kh*kw pixels of that window into `cols`."""
     index = cuda.grid(1)
@@ -101,7 +102,7 @@ def _col2im_kernel(dtype):
     """The col2im kernel for one dtype (its accumulator starts from a zero of that dtype)."""
     zero = np.dtype(dtype).type(0)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
         """One thread per pixel (n, c, h, w): gather every column entry read from it, write once."""
         index = cuda.grid(1)
@@ -159,8 +160,8 @@ def im2col(x, kernel_size, stride, padding, dilation, *, xp=np, threads_per_bloc
     cols = xp.empty((batch, channels * kh * kw, out_h * out_w), dtype=dtype)
     total_threads = batch * channels * out_h * out_w  # one per output position (n, c, oh, ow)
     if total_threads:
-        _im2col_kernel[_blocks(total_threads, threads_per_block), threads_per_block](
-            x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        launch(_im2col_kernel, _blocks(total_threads, threads_per_block), threads_per_block,
+               x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return cols
 
 
@@ -184,6 +185,6 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, *, xp=np,
     image = xp.empty((batch, channels, height, width), dtype=dtype)
     total_threads = batch * channels * height * width  # one per input pixel (n, c, h, w)
     if total_threads:
-        _col2im_kernel(dtype)[_blocks(total_threads, threads_per_block), threads_per_block](
-            cols, image, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        launch(_col2im_kernel(dtype), _blocks(total_threads, threads_per_block), threads_per_block,
+               cols, image, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return image

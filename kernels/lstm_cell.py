@@ -63,6 +63,7 @@ import numpy as np
 from numba import cuda
 
 from .elementwise import float_dtype
+from .launch import launch
 
 DEFAULT_THREADS_PER_BLOCK = (32, 8)  # (threads along the hidden units, threads along the batch)
 
@@ -81,7 +82,7 @@ def _lstm_kernels(dtype):
         e = math.exp(x)
         return e / (one + e)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def forward_kernel(gates, c_prev, h_out, c_out, acts):
         """One thread per (b, j): activate the four gates of unit j, update its cell and hidden state."""
         j, b = cuda.grid(2)
@@ -100,7 +101,7 @@ def _lstm_kernels(dtype):
         acts[b, 2 * hidden + j] = candidate
         acts[b, 3 * hidden + j] = output_gate
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def backward_kernel(dh, dc, acts, c_prev, c, dgates, dc_prev):
         """One thread per (b, j): gradients of the four gate pre-activations of unit j and of c_prev."""
         j, b = cuda.grid(2)
@@ -158,7 +159,7 @@ def lstm_cell_forward(gates, c_prev, *, xp=np, threads_per_block=DEFAULT_THREADS
     if batch and hidden:
         forward_kernel, _ = _lstm_kernels(dtype)
         blocks, threads = _launch_config(batch, hidden, threads_per_block)
-        forward_kernel[blocks, threads](gates, c_prev, h, c, acts)
+        launch(forward_kernel, blocks, threads, gates, c_prev, h, c, acts)
     return h, c, acts
 
 
@@ -182,5 +183,5 @@ def lstm_cell_backward(dh, dc, acts, c_prev, c, *, xp=np, threads_per_block=DEFA
     if batch and hidden:
         _, backward_kernel = _lstm_kernels(dtype)
         blocks, threads = _launch_config(batch, hidden, threads_per_block)
-        backward_kernel[blocks, threads](dh, dc, acts, c_prev, c, dgates, dc_prev)
+        launch(backward_kernel, blocks, threads, dh, dc, acts, c_prev, c, dgates, dc_prev)
     return dgates, dc_prev

@@ -61,6 +61,7 @@ import numpy as np
 from numba import cuda
 
 from .elementwise import broadcast_offsets, broadcast_strides, collapse_dims, float_dtype
+from .launch import launch
 
 MAX_GRID_Y = 65535  # the largest number of blocks CUDA allows along y (and along z)
 MIN_BLOCKS = 128    # about one block per streaming multiprocessor on a large GPU (an H100 has 132)
@@ -72,7 +73,7 @@ def make_matmul_kernel(threads, per_thread):
     tile = threads * per_thread  # side of the output tile of one block
     step = threads               # how far along K one shared-memory tile reaches
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def matmul_kernel(a, b, out, batch_shape, a_batch_strides, b_batch_strides):
         """a (Ba, M, K), b (Bb, K, N), out (batch, M, N).
 
@@ -189,6 +190,6 @@ def matmul(a, b, *, xp=np, tile=None, threads=16):
         raise ValueError(f"matmul: {n_rows} rows need more than {MAX_GRID_Y} row tiles of {tile}")
     shape, a_strides, b_strides = collapse_dims(batch_shape, broadcast_strides(a_matrix.shape[:-2], batch_shape),
                                                 broadcast_strides(b_matrix.shape[:-2], batch_shape))
-    make_matmul_kernel(threads, per_thread)[grid, (threads, threads)](
-        as_matrix_stack(a_matrix), as_matrix_stack(b_matrix), out, shape, a_strides, b_strides)
+    launch(make_matmul_kernel(threads, per_thread), grid, (threads, threads),
+           as_matrix_stack(a_matrix), as_matrix_stack(b_matrix), out, shape, a_strides, b_strides)
     return out.reshape(out_shape)

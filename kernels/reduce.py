@@ -54,6 +54,7 @@ import numpy as np
 from numba import cuda
 
 from .elementwise import add, float_dtype, maximum, minimum
+from .launch import launch
 
 COMBINE = {"sum": add, "max": maximum, "min": minimum}
 IDENTITY = {"sum": 0.0, "max": -np.inf, "min": np.inf}  # the value an empty partial starts from
@@ -123,7 +124,7 @@ def make_reduce_kernel(op, threads):
     combine = COMBINE[op]
     block_reduce = make_block_reducer(combine)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def reduce_kernel(x, out, identity):
         """x (rows, n) -> out (rows, S): block (r, s) reduces the s-th of S equal pieces of row r
         into out[r, s]; thread t of T folds the piece's elements t, t + T, ...
@@ -151,7 +152,7 @@ def reduce_rows(matrix, op, xp, threads):
     block = block_size(n, threads)
     pieces = max(1, min(math.ceil(n / (block * MIN_PER_THREAD)), MIN_BLOCKS // rows))
     partials = xp.empty((rows, pieces), dtype=matrix.dtype)
-    make_reduce_kernel(op, block)[(rows, pieces), block](matrix, partials, matrix.dtype.type(IDENTITY[op]))
+    launch(make_reduce_kernel(op, block), (rows, pieces), block, matrix, partials, matrix.dtype.type(IDENTITY[op]))
     return reduce_rows(partials, op, xp, threads) if pieces > 1 else partials.reshape(rows)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from numba import cuda
 
 from .elementwise import float_dtype, maximum
+from .launch import launch
 from .reduce import block_max, block_size, block_sum
 
 
@@ -66,7 +67,7 @@ def row_max_and_sumexp(x, row, partials):
 def make_softmax_kernel(threads, log):
     """The forward kernel: softmax, or log-softmax when `log`, with `threads` per block."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def softmax_kernel(x, out):
         """Block b computes row b of out from row b of x; thread t handles columns t, t + T, ..."""
         partials = cuda.shared.array(threads, dtype=x.dtype)
@@ -87,7 +88,7 @@ def make_softmax_kernel(threads, log):
 def make_softmax_backward_kernel(threads, log):
     """The backward kernel of softmax, or of log-softmax when `log`, with `threads` per block."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def softmax_backward_kernel(y, g, dx):
         """Block b computes row b of dx from rows b of y and g; thread t handles columns t, t + T, ..."""
         partials = cuda.shared.array(threads, dtype=y.dtype)
@@ -119,7 +120,7 @@ def launch_forward(x, log, xp, threads):
     rows, n = matrix.shape
     if rows and n:
         block = block_size(n, threads)
-        make_softmax_kernel(block, log)[rows, block](matrix, out)
+        launch(make_softmax_kernel(block, log), rows, block, matrix, out)
     return out.reshape(x.shape)
 
 
@@ -133,7 +134,7 @@ def launch_backward(y, g, log, xp, threads):
     rows, n = y_rows.shape
     if rows and n:
         block = block_size(n, threads)
-        make_softmax_backward_kernel(block, log)[rows, block](y_rows, g_rows, dx)
+        launch(make_softmax_backward_kernel(block, log), rows, block, y_rows, g_rows, dx)
     return dx.reshape(y.shape)
 
 

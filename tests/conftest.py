@@ -36,9 +36,21 @@ def simulated_cuda():
         yield backend
 
 
+@pytest.fixture
+def counted_cuda():
+    """Device "cuda" under the simulator on arrays that count launches and host transfers (simulated_device.py)."""
+    from tinygrad_edu.backends import simulated_device
+    with simulated_cuda_device(simulated_device.xp, use_cupy_for=("matmul",)) as backend:   # cuBLAS, the default
+        simulated_device.COUNTERS.reset()
+        yield backend
+
+
 @contextlib.contextmanager
-def simulated_cuda_device():
+def simulated_cuda_device(xp=None, use_cupy_for=()):
     """Install `CudaBackend(xp=numpy, use_cupy_for=(), launch=SIMULATOR_LAUNCH)` as device "cuda".
+
+    xp: the array module standing for the GPU's (numpy, or simulated_device.xp to count what a step does);
+    use_cupy_for: hot ops left to "CuPy" (under the simulator: the same numpy code as on the CPU).
 
     Every hot op (matmul included) runs our kernels in kernels/ with the tiny
     SIMULATOR_LAUNCH block sizes. Thread switches every 0.1 ms make the simulator's
@@ -54,7 +66,7 @@ def simulated_cuda_device():
     missing = object()
     previous = backends._backends.get("cuda", missing)
     interval = sys.getswitchinterval()
-    backend = CudaBackend(xp=numpy, use_cupy_for=(), launch=SIMULATOR_LAUNCH)
+    backend = CudaBackend(xp=numpy if xp is None else xp, use_cupy_for=use_cupy_for, launch=SIMULATOR_LAUNCH)
     backends._backends["cuda"] = backend
     sys.setswitchinterval(1e-4)
     restore_shared = thread_safe_shared_arrays()
@@ -76,6 +88,16 @@ def _simulator_shared_arrays_are_thread_safe():
     restore = thread_safe_shared_arrays()
     yield
     restore()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Timed tests (marker `perf`) run only when -m names them: the default run asserts no wall-clock bound."""
+    if "perf" in (config.getoption("markexpr") or ""):
+        return
+    timed = [item for item in items if item.get_closest_marker("perf")]
+    if timed:
+        config.hook.pytest_deselected(items=timed)
+        items[:] = [item for item in items if not item.get_closest_marker("perf")]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -332,6 +332,8 @@ WORKLOADS = {  # op family -> (forward, arrays) that exercises it in forward and
     "softmax": (lambda m, x, y: (F.softmax(x, -1), F.log_softmax(y, -1)), None),
     "cross_entropy": (lambda m, x, t: F.cross_entropy(x, t, label_smoothing=0.1), "ce"),
     "im2col": (lambda m, x, w: F.conv2d(x, w, stride=1, padding=1), "conv"),
+    "pool": (lambda m, x: (F.max_pool2d(x, 3, stride=2, padding=1), F.max_pool2d(x, 2)), "pool"),
+    "layer_norm": (lambda m, x, y: (F.layer_norm(x, (4,), y[0], y[1]), F.layer_norm(y, (3, 4))), None),
     "lstm_cell": (lambda m, x, h, c, wi, wh: F.lstm_cell(x, h, c, wi, wh), "lstm"),
     "attention": (lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), "attention"),
 }
@@ -347,6 +349,8 @@ def _workload_arrays(kind):
         return [normal(r, 1, 2, 3, 3), normal(r, 2, 2, 2, 2)]
     if kind == "lstm":
         return [normal(r, 2, 3), normal(r, 2, 2), normal(r, 2, 2), normal(r, 8, 3), normal(r, 8, 2)]
+    if kind == "pool":   # values on a grid of halves: windows with tied maxima (the first one must win)
+        return [np.round(normal(r, 2, 2, 5, 5) * 2) / 2]
     return [normal(r, 1, 3, 2), normal(r, 1, 3, 2), normal(r, 1, 3, 2)]
 
 

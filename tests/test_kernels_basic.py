@@ -249,10 +249,35 @@ def test_cross_entropy_matches_numpy(rows, classes, dtype, ignore_index, smoothi
     np.testing.assert_allclose(dlogits, expected_dlogits, **TOLERANCE[dtype])
 
 
+def test_cross_entropy_gives_nan_rows_for_targets_out_of_range_without_reading_out_of_bounds():
+    # the kernel cannot raise without a host synchronisation: the row is NaN, the caller checks later
+    logits = np.arange(6.0).reshape(2, 3)
+    loss, dlogits = cross_entropy.cross_entropy(logits, np.array([0, 3]), threads=4)
+    assert np.isnan(loss[1]) and np.isnan(dlogits[1]).all()
+    expected_loss, expected_dlogits = cross_entropy_reference(logits[:1], np.array([0]), -100, 0.0)
+    np.testing.assert_allclose(loss[:1], expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(dlogits[:1], expected_dlogits, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows, threads", [(1, 4), (7, 4), (33, 8)])
+def test_cross_entropy_mean_over_valid_rows(rows, threads):
+    rng = np.random.default_rng(rows)
+    loss = rng.random(rows)
+    target = rng.integers(0, 3, rows)
+    target[rng.random(rows) < 0.4] = -100
+    mean, inverse = cross_entropy.cross_entropy_mean(loss, target, -100, threads=threads)
+    valid = target != -100
+    assert mean.shape == inverse.shape == ()
+    if valid.any():
+        np.testing.assert_allclose(mean, loss[valid].mean(), rtol=1e-12)
+        np.testing.assert_allclose(inverse, 1 / valid.sum(), rtol=1e-12)
+    target[:] = -100                                   # no valid row: 0 / 0, as PyTorch
+    mean, inverse = cross_entropy.cross_entropy_mean(loss, target, -100, threads=threads)
+    assert np.isnan(mean) and np.isinf(inverse)
+
+
 def test_cross_entropy_errors():
     logits = np.zeros((2, 3))
-    with pytest.raises(IndexError, match=r"\[0, 3\)"):
-        cross_entropy.cross_entropy(logits, np.array([0, 3]))
     with pytest.raises(ValueError, match="expected logits"):
         cross_entropy.cross_entropy(logits, np.array([0, 1, 2]))
     with pytest.raises(TypeError, match="integer class indices"):

@@ -2,7 +2,11 @@
 
 A 1,000-op chain of elementwise ops on 8x8 float32 tensors does almost no arithmetic,
 so its time is the Python overhead of Tensor methods, Function.apply and the backward
-walk. Run with `pytest -s -m perf` to see the figure.
+walk. The default test run checks what can be counted (one graph node per op, each
+forward and backward run exactly once, nothing kept alive after backward); the time
+itself is a benchmark, measured only when asked for: `pytest -s -m perf tests/test_perf.py`
+(tests/conftest.py leaves `perf` tests out of runs whose -m does not name them).
+Training-step speed is measured by `python -m tinygrad_edu.bench`.
 """
 import gc
 import statistics
@@ -12,8 +16,6 @@ import numpy as np
 import pytest
 
 import tinygrad_edu as tg
-
-pytestmark = pytest.mark.perf
 
 BOUND_MS = 20.0
 OPS = 1000
@@ -57,6 +59,38 @@ def _ms_per_step(step):
     return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
 
 
+def test_the_chain_runs_each_forward_and_backward_exactly_once():
+    """Counts, not time: 1000 ops make 1000 nodes, and backward calls each node's backward once."""
+    tg.manual_seed(0)
+    x = tg.randn(8, 8, requires_grad=True)
+    w = tg.randn(8, 8, requires_grad=True)
+    with tg.profile() as prof:
+        _chain(x, w).backward()
+    rows = prof.rows()
+    assert sum(r[1] for r in rows) == OPS                     # forward calls
+    assert sum(r[3] for r in rows) == OPS                     # backward calls: linear in the graph, no revisits
+    assert {r[0]: (r[1], r[3]) for r in rows} == {"Mul": (250, 250), "Add": (250, 250), "Tanh": (250, 250),
+                                                 "Sub": (249, 249), "Sum": (1, 1)}
+
+
+def test_backward_frees_what_the_graph_saved():
+    import weakref
+    tg.manual_seed(0)
+    x = tg.randn(8, 8, requires_grad=True)
+    w = tg.randn(8, 8, requires_grad=True)
+    loss = _chain(x, w)
+    nodes, node = [], loss.grad_fn
+    while node is not None and len(nodes) < 20:            # the last 20 nodes of the chain
+        nodes.append(weakref.ref(node))
+        node = next((parent for parent in node.parents if parent is not None), None)
+    loss.backward()
+    assert all(n() is None or not n().saved for n in nodes)       # saved arrays released (retain_graph=False)
+    del loss
+    gc.collect()
+    assert all(n() is None for n in nodes)                        # and the graph itself is gone
+
+
+@pytest.mark.perf
 def test_thousand_op_chain_forward_backward_under_20ms():
     tg.manual_seed(0)
     x = tg.randn(8, 8, requires_grad=True)

@@ -18,30 +18,49 @@ WORKLOADS = ("mlp", "cnn", "lstm", "gpt")
 
 
 # ---- the workloads, written once for any library with PyTorch's API --------------------------
-def build(lib, name, device):
-    """Return (model, step) for a workload; `step()` runs one full training step."""
+# BENCHMARKS.md's shapes ("full"), and the same architectures shrunk ("tiny") for tests that count
+# what one step does (kernel launches, host synchronisations) under the CUDA simulator.
+SIZES = {
+    "full": dict(mlp=(128, 784, 256, 10), cnn=(64, 32, 32, 64, 10), lstm=(32, 64, 64, 128, 65),
+                 gpt=(16, 64, 128, 4, 2, 65)),
+    "tiny": dict(mlp=(4, 16, 8, 3), cnn=(2, 8, 4, 4, 3), lstm=(2, 8, 8, 8, 65), gpt=(2, 8, 8, 2, 2, 65)),
+}
+
+
+def build(lib, name, device, size="full", seq_len=None):
+    """Return (model, step) for a workload; `step()` runs one full training step.
+
+    size: "full" (BENCHMARKS.md's shapes) or "tiny" (the same layers, small enough for the simulator);
+    seq_len: the lstm's sequence length, if not its size's.
+    """
     nn, F = lib.nn, lib.nn.functional
     lib.manual_seed(0)
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown workload {name!r}; choose from {WORKLOADS}")
+    shape = SIZES[size][name]
     if name == "mlp":
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-        x, y = lib.randn(128, 784), lib.randint(0, 10, (128,))
+        batch, features, hidden, classes = shape
+        model = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+        x, y = lib.randn(batch, features), lib.randint(0, classes, (batch,))
         opt_cls, opt_args = lib.optim.SGD, dict(lr=0.1)
     elif name == "cnn":
-        model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(4096, 10))
-        x, y = lib.randn(64, 3, 32, 32), lib.randint(0, 10, (64,))
+        batch, side, c1, c2, classes = shape
+        model = nn.Sequential(nn.Conv2d(3, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(c2 * (side // 4) ** 2, classes))
+        x, y = lib.randn(batch, 3, side, side), lib.randint(0, classes, (batch,))
         opt_cls, opt_args = lib.optim.SGD, dict(lr=0.01)
     elif name == "lstm":
-        model = _char_lstm(lib)
-        x, y = lib.randint(0, 65, (32, 64)), lib.randint(0, 65, (32, 64))
+        batch, steps, embed, hidden, vocab = shape
+        steps = seq_len or steps
+        model = _char_lstm(lib, vocab, embed, hidden)
+        x, y = lib.randint(0, vocab, (batch, steps)), lib.randint(0, vocab, (batch, steps))
         opt_cls, opt_args = lib.optim.Adam, dict(lr=1e-3)
-    elif name == "gpt":
-        model = _tiny_gpt(lib)
-        x, y = lib.randint(0, 65, (16, 64)), lib.randint(0, 65, (16, 64))
-        opt_cls, opt_args = lib.optim.AdamW, dict(lr=3e-4)
     else:
-        raise ValueError(f"unknown workload {name!r}; choose from {WORKLOADS}")
+        batch, block, dim, heads, layers, vocab = shape
+        model = _tiny_gpt(lib, vocab, block, dim, heads, layers)
+        x, y = lib.randint(0, vocab, (batch, block)), lib.randint(0, vocab, (batch, block))
+        opt_cls, opt_args = lib.optim.AdamW, dict(lr=3e-4)
     model = model.to(device)
     x, y = x.to(device), y.to(device)
     opt = opt_cls(model.parameters(), **opt_args)
@@ -57,15 +76,15 @@ def build(lib, name, device):
     return model, step
 
 
-def _char_lstm(lib):
+def _char_lstm(lib, vocab=65, embed=64, hidden=128):
     nn = lib.nn
 
     class CharLSTM(nn.Module):
         def __init__(self):
             super().__init__()
-            self.embed = nn.Embedding(65, 64)
-            self.lstm = nn.LSTM(64, 128, batch_first=True)
-            self.head = nn.Linear(128, 65)
+            self.embed = nn.Embedding(vocab, embed)
+            self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+            self.head = nn.Linear(hidden, vocab)
 
         def forward(self, tokens):
             out, _ = self.lstm(self.embed(tokens))

@@ -1,7 +1,14 @@
-"""Functions that make new tensors: zeros, ones, full, randn, rand, randint, arange, eye, ..."""
+"""Functions that make new tensors: zeros, ones, full, randn, rand, randint, arange, eye, ...
+
+Where the values follow from the arguments (zeros, ones, full, arange, linspace, eye), the
+array is made by the device itself (`_build`): on a GPU a fill kernel writes it in place, and
+nothing crosses from the host. Random tensors are drawn on the CPU from the library's one
+generator, so that a seed gives the same numbers on every device, and then copied over.
+"""
 import numpy as np
 
 from . import dtypes
+from .backends import get_backend
 from .random import generator
 from .shapes import sizes_from_args
 from .tensor import Tensor
@@ -11,14 +18,24 @@ def _make(array, dtype, device, requires_grad):
     return Tensor(array, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
+def _build(make, dtype, device, requires_grad):
+    """A tensor whose array `make(xp)` creates with the device's own array module (no host-to-device copy)."""
+    backend = get_backend(device)
+    t = Tensor._wrap(make(backend.xp), backend, False, None)
+    t.requires_grad = requires_grad          # the property checks that the dtype can have gradients
+    return t
+
+
 def zeros(*size, requires_grad=False, device=None, dtype=None):
     dtype = dtypes.to_dtype(dtype) or dtypes.float32
-    return _make(np.zeros(sizes_from_args("zeros", size), dtype.np), dtype, device, requires_grad)
+    shape = sizes_from_args("zeros", size)
+    return _build(lambda xp: xp.zeros(shape, dtype.np), dtype, device, requires_grad)
 
 
 def ones(*size, requires_grad=False, device=None, dtype=None):
     dtype = dtypes.to_dtype(dtype) or dtypes.float32
-    return _make(np.ones(sizes_from_args("ones", size), dtype.np), dtype, device, requires_grad)
+    shape = sizes_from_args("ones", size)
+    return _build(lambda xp: xp.ones(shape, dtype.np), dtype, device, requires_grad)
 
 
 def full(size, fill_value, requires_grad=False, device=None, dtype=None):
@@ -27,7 +44,8 @@ def full(size, fill_value, requires_grad=False, device=None, dtype=None):
         dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
                  dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
     dtype = dtypes.to_dtype(dtype)
-    return _make(np.full(sizes_from_args("full", (size,)), fill_value, dtype.np), dtype, device, requires_grad)
+    shape = sizes_from_args("full", (size,))
+    return _build(lambda xp: xp.full(shape, fill_value, dtype.np), dtype, device, requires_grad)
 
 
 def _like(fn, t, requires_grad, device, dtype, *args):
@@ -96,17 +114,18 @@ def arange(start, end=None, step=1, requires_grad=False, device=None, dtype=None
     if dtype is None:
         dtype = dtypes.int64 if all(isinstance(v, int) for v in (start, end, step)) else dtypes.float32
     dtype = dtypes.to_dtype(dtype)
-    return _make(np.arange(start, end, step).astype(dtype.np), dtype, device, requires_grad)
+    return _build(lambda xp: xp.arange(start, end, step).astype(dtype.np, copy=False), dtype, device, requires_grad)
 
 
 def linspace(start, end, steps, requires_grad=False, device=None, dtype=None):
     dtype = dtypes.to_dtype(dtype) or dtypes.float32
-    return _make(np.linspace(start, end, steps), dtype, device, requires_grad)
+    return _build(lambda xp: xp.linspace(start, end, steps).astype(dtype.np, copy=False), dtype, device,
+                  requires_grad)
 
 
 def eye(n, m=None, requires_grad=False, device=None, dtype=None):
     dtype = dtypes.to_dtype(dtype) or dtypes.float32
-    return _make(np.eye(n, m, dtype=dtype.np), dtype, device, requires_grad)
+    return _build(lambda xp: xp.eye(n, m, dtype=dtype.np), dtype, device, requires_grad)
 
 
 def _check_float(op, dtype):

@@ -33,6 +33,7 @@ def get_backend(device):
 
 def backend_of_array(array):
     """The backend whose array module made `array` (numpy arrays belong to the CPU)."""
-    if type(array).__module__.startswith("cupy"):
+    module = type(array).__module__
+    if module.startswith("cupy") or module.endswith("simulated_device"):
         return get_backend("cuda")
     return _backends["cpu"]

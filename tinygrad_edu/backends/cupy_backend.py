@@ -14,15 +14,22 @@ import numpy as np
 
 from .numpy_backend import NumpyBackend
 
-CHOOSABLE = ("elementwise", "reduce", "matmul", "softmax", "cross_entropy", "im2col", "lstm_cell", "attention")
+CHOOSABLE = ("elementwise", "reduce", "matmul", "softmax", "cross_entropy", "im2col", "pool", "layer_norm",
+             "lstm_cell", "attention")
 
 # Block sizes for running under the CUDA simulator, which runs every thread as a Python
 # thread: tiny blocks keep it fast, and still cross block boundaries on tiny shapes.
 SIMULATOR_LAUNCH = {
     "elementwise": dict(threads=8), "reduce": dict(threads=8), "softmax": dict(threads=8),
     "cross_entropy": dict(threads=8), "matmul": dict(threads=2), "im2col": dict(threads_per_block=8),
-    "lstm_cell": dict(threads_per_block=(4, 2)), "attention": dict(block_q=4, block_k=4),
+    "pool": dict(threads=8), "layer_norm": dict(threads=8),
+    "lstm_cell": dict(threads_per_block=(4, 2)), "lstm_sequence": dict(threads=4),
+    "attention": dict(block_q=4, block_k=4),
 }
+
+
+# A program that never reads from the device still has its data checks run this often (check_later).
+MAX_PENDING_CHECKS = 100
 
 
 class CudaBackend(NumpyBackend):
@@ -31,16 +38,18 @@ class CudaBackend(NumpyBackend):
     def __init__(self, xp=None, use_cupy_for=("matmul",), launch=None):
         if xp is None:
             import cupy as xp
-        from tinygrad_edu.kernels import (attention, cross_entropy, elementwise, im2col, lstm_cell, matmul, reduce,
-                                          softmax)
+        from tinygrad_edu.kernels import (attention, cross_entropy, elementwise, im2col, layer_norm, lstm_cell, matmul,
+                                          pool, reduce, softmax)
         self.xp = xp
         self.array_type = xp.ndarray
-        self.on_gpu = xp is not np
+        self.on_gpu = getattr(xp, "__name__", "") == "cupy"   # else simulated: numpy, or simulated_device.xp
         self.k = dict(attention=attention, cross_entropy=cross_entropy, elementwise=elementwise, im2col=im2col,
-                      lstm_cell=lstm_cell, matmul=matmul, reduce=reduce, softmax=softmax)
+                      layer_norm=layer_norm, lstm_cell=lstm_cell, matmul=matmul, pool=pool, reduce=reduce,
+                      softmax=softmax)
         self.launch = {name: {} for name in CHOOSABLE}
         self.launch.update(launch or {})
         self.use_cupy = set()
+        self.pending_checks = []          # see check_later
         for op in use_cupy_for:
             self.choose(op, "cupy")
 
@@ -57,16 +66,48 @@ class CudaBackend(NumpyBackend):
 
     # ---- moving data -----------------------------------------------------------------------
     def asarray(self, data, dtype=None):
-        if not self.on_gpu:  # simulated: a host-to-device copy never shares memory with its source
-            return NumpyBackend.asarray(self, data, dtype).copy()
-        return self.xp.asarray(data, dtype=dtype)
+        if self.on_gpu:
+            return self.xp.asarray(data, dtype=dtype)
+        if isinstance(data, self.array_type) and self.array_type is not np.ndarray:
+            return self.xp.asarray(data, dtype=dtype)      # already on the (counted, simulated) device
+        # simulated: a host-to-device copy never shares memory with its source
+        return self.xp.asarray(NumpyBackend.asarray(self, data, dtype).copy())
+
+    # ---- checks of the data, without waiting for the device ----------------------------------
+    def check_later(self, check):
+        """Run `check()` (it reads device data and raises on bad data) the next time Python waits for the device.
+
+        Reading device data from Python is a synchronisation: the GPU's queue drains and the GPU
+        idles until Python sends more work. A check of the targets in every training step would
+        cost one such wait per step. So the check waits in `pending_checks` until the program
+        reads something from the device anyway (`loss.item()`, printing, `.numpy()`,
+        `tg.cuda.synchronize()`), and runs there; its error names the op that queued it. A
+        program that never reads anything still gets its checks run every MAX_PENDING_CHECKS.
+        """
+        self.pending_checks.append(check)
+        if len(self.pending_checks) >= MAX_PENDING_CHECKS:
+            self.run_pending_checks()
+
+    def run_pending_checks(self):
+        """Run (and forget) every check queued by check_later, oldest first."""
+        while self.pending_checks:
+            checks, self.pending_checks = self.pending_checks, []
+            for check in checks:
+                check()
 
     def to_numpy(self, array):
-        return self.xp.asnumpy(array) if self.on_gpu else array.copy()  # device-to-host: a copy, as on a GPU
+        if self.pending_checks:
+            self.run_pending_checks()
+        if self.on_gpu:
+            return self.xp.asnumpy(array)
+        if hasattr(array, "get"):                          # the counted simulated device (simulated_device.py)
+            return array.get()
+        return array.copy()  # device-to-host: a copy, as on a GPU
 
     def index_add(self, target, index, values):
-        if not self.on_gpu:
-            return NumpyBackend.index_add(self, target, index, values)
+        if not self.on_gpu:   # simulated: one scatter-add, like cupyx.scatter_add on a GPU
+            self.xp.add.at(target, index, values)
+            return
         import cupyx
         cupyx.scatter_add(target, index, values)
 
@@ -111,6 +152,22 @@ class CudaBackend(NumpyBackend):
 
     def sigmoid(self, x):
         return self._unary("sigmoid", lambda v: NumpyBackend.sigmoid(self, v), x)
+
+    def relu_backward(self, y, g):
+        return self._binary("relu_backward", lambda a, b: NumpyBackend.relu_backward(self, a, b), y, g)
+
+    def gelu_tanh(self, x):
+        """(y, None): our kernel recomputes tanh in the backward instead of storing it."""
+        if self._ours("elementwise", x):
+            return self._unary("gelu_tanh", None, x), None
+        return NumpyBackend.gelu_tanh(self, x)
+
+    def gelu_tanh_backward(self, x, t, g):
+        if self._ours("elementwise", x, g) and x.dtype == g.dtype:
+            return self.k["elementwise"].binary("gelu_tanh_backward", x, g, xp=self.xp, **self.launch["elementwise"])
+        if t is None:                       # the forward ran our kernel, which does not keep tanh(u)
+            t = NumpyBackend.gelu_tanh(self, x)[1]
+        return NumpyBackend.gelu_tanh_backward(self, x, t, g)
 
     def add(self, a, b):
         return self._binary("add", self.xp.add, a, b)
@@ -180,6 +237,18 @@ class CudaBackend(NumpyBackend):
             return self.k["cross_entropy"].cross_entropy(logits, target, ignore_index, label_smoothing, xp=self.xp, **self.launch["cross_entropy"])
         return NumpyBackend.cross_entropy(self, logits, target, ignore_index, label_smoothing)
 
+    def cross_entropy_mean(self, loss, target, ignore_index=-100):
+        if self._ours("cross_entropy", loss):
+            return self.k["cross_entropy"].cross_entropy_mean(loss, target, ignore_index, xp=self.xp,
+                                                               **self.launch["cross_entropy"])
+        return NumpyBackend.cross_entropy_mean(self, loss, target, ignore_index)
+
+    def cross_entropy_mean_backward(self, dlogits, g, inverse_count):
+        if self._ours("cross_entropy", dlogits):
+            return self.k["cross_entropy"].cross_entropy_mean_backward(dlogits, g, inverse_count, xp=self.xp,
+                                                                        **self.launch["cross_entropy"])
+        return NumpyBackend.cross_entropy_mean_backward(self, dlogits, g, inverse_count)
+
     # ---- convolution: kernels/im2col.py ------------------------------------------------------
     def im2col(self, x, kernel_size, stride, padding, dilation):
         if self._ours("im2col", x):
@@ -190,6 +259,32 @@ class CudaBackend(NumpyBackend):
         if self._ours("im2col", cols):
             return self.k["im2col"].col2im(cols, x_shape, kernel_size, stride, padding, dilation, xp=self.xp, **self.launch["im2col"])
         return NumpyBackend.col2im(self, cols, x_shape, kernel_size, stride, padding, dilation)
+
+    # ---- layer normalisation: kernels/layer_norm.py ------------------------------------------
+    def layer_norm(self, x, weight, bias, eps):
+        if self._ours("layer_norm", x):
+            y, xhat, rstd = self.k["layer_norm"].layer_norm(x, weight, bias, eps, xp=self.xp,
+                                                            **self.launch["layer_norm"])
+            return y, xhat, rstd
+        return NumpyBackend.layer_norm(self, x, weight, bias, eps)
+
+    def layer_norm_backward(self, g, xhat, rstd, weight):
+        if self._ours("layer_norm", g, xhat):
+            return self.k["layer_norm"].layer_norm_backward(g, xhat, rstd, weight, xp=self.xp,
+                                                            **self.launch["layer_norm"])
+        return NumpyBackend.layer_norm_backward(self, g, xhat, rstd, weight)
+
+    # ---- pooling: kernels/pool.py ------------------------------------------------------------
+    def max_pool2d(self, padded, kernel_size, stride, out_hw):
+        if self._ours("pool", padded):
+            return self.k["pool"].max_pool2d(padded, kernel_size, stride, out_hw, xp=self.xp, **self.launch["pool"])
+        return NumpyBackend.max_pool2d(self, padded, kernel_size, stride, out_hw)
+
+    def max_pool2d_backward(self, g, padded, y, kernel_size, stride):
+        if self._ours("pool", padded, g):
+            return self.k["pool"].max_pool2d_backward(g, padded, y, kernel_size, stride, xp=self.xp,
+                                                      **self.launch["pool"])
+        return NumpyBackend.max_pool2d_backward(self, g, padded, y, kernel_size, stride)
 
     # ---- recurrent cell: kernels/lstm_cell.py ------------------------------------------------
     def lstm_cell_forward(self, gates, c_prev):
@@ -202,6 +297,7 @@ class CudaBackend(NumpyBackend):
             return self.k["lstm_cell"].lstm_cell_backward(dh, dc, acts, c_prev, c, xp=self.xp, **self.launch["lstm_cell"])
         return NumpyBackend.lstm_cell_backward(self, dh, dc, acts, c_prev, c)
 
+    # ---- a whole LSTM layer's loop over time: kernels/lstm_sequence.py (on or off with "lstm_cell") -----
     # ---- attention: kernels/attention.py -----------------------------------------------------
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         if self._ours("attention", q):

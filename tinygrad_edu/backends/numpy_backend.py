@@ -8,6 +8,7 @@ calls on `self.xp` only, so the same code also serves as the CuPy fallback.
 """
 import numpy as np
 
+from ..blas_threads import blas_threads
 from ..shapes import window_slices
 
 _SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
@@ -44,6 +45,10 @@ class NumpyBackend:
     def relu(self, x):
         return np.maximum(x, 0)
 
+    def relu_backward(self, y, g):
+        """dx = g where the output y > 0, else 0."""
+        return g * (y > 0)
+
     def sigmoid(self, x):
         return _sigmoid(self.xp, x)
 
@@ -59,8 +64,10 @@ class NumpyBackend:
 
     # ---- linear algebra --------------------------------------------------------------------
     def matmul(self, a, b):
-        xp = self.xp
-        return xp.matmul(a, b)
+        """a @ b with numpy's BLAS, on one thread for small products and every core for large ones
+        (blas_threads.py: why one thread, on a busy machine, can be many times faster)."""
+        blas_threads().for_product(a.shape, b.shape)
+        return self.xp.matmul(a, b)
 
     def index_add(self, target, index, values):
         """target[index] += values, accumulating where `index` repeats an element.
@@ -132,6 +139,46 @@ class NumpyBackend:
         grad *= valid[:, None]
         return loss, grad
         # END SOLUTION
+
+    def cross_entropy_mean(self, loss, target, ignore_index=-100):
+        """(mean of loss over the rows whose target is not ignore_index, 1 / their count), as 0-d arrays.
+
+        No valid row: the mean is NaN (0 / 0, as PyTorch) and 1 / count is inf.
+        """
+        xp = self.xp
+        count = (target != ignore_index).sum().astype(loss.dtype)
+        total = xp.where(target != ignore_index, loss, 0).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.asarray(total / count, dtype=loss.dtype), xp.asarray(1 / count, dtype=loss.dtype)
+
+    def cross_entropy_mean_backward(self, dlogits, g, inverse_count):
+        """The gradient of the mean loss from the per-row one: dlogits * g / count."""
+        return dlogits * (g * inverse_count)
+
+    # ---- layer normalisation over rows (kernels/layer_norm.py on the GPU) ---------------------
+    def layer_norm(self, x, weight, bias, eps):
+        """Rows of x (R, N) normalised, then scaled by weight and shifted by bias (None: absent).
+
+        Returns (y, xhat, rstd (R, 1)). The math is `_normalize` in ops/normalization.py, which
+        BatchNorm shares.
+        """
+        from ..ops.normalization import _normalize
+        xhat, rstd = _normalize(self.xp, x, (1,), eps)
+        y = xhat if weight is None else xhat * weight
+        if bias is not None:
+            y = y + bias
+        return y, xhat, rstd
+
+    def layer_norm_backward(self, g, xhat, rstd, weight):
+        """(dx, dweight, dbias) for dy = g (R, N): dx from `_normalize_backward`, the column sums for the rest."""
+        from ..ops.normalization import _normalize_backward
+        dxhat = g if weight is None else g * weight
+        return _normalize_backward(dxhat, xhat, rstd, (1,)), (g * xhat).sum(axis=0), g.sum(axis=0)
+
+    # ---- checks of the data -----------------------------------------------------------------
+    def check_later(self, check):
+        """Run `check()`, which raises on bad data. On the CPU the data is already here: run it now."""
+        check()
 
     # ---- convolution -----------------------------------------------------------------------
     def im2col(self, x, kernel_size, stride, padding, dilation):
@@ -276,6 +323,7 @@ class NumpyBackend:
         return dgates, dc_total * f
         # END SOLUTION
 
+    # ---- a whole LSTM layer's loop over time (backends/lstm_sequence.py) ------------------------
     # ---- attention -------------------------------------------------------------------------
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         """softmax(q k^T * scale + mask) v for q (B, L, E), k (B, S, E), v (B, S, Ev); also the rows' logsumexp."""

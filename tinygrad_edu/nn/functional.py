@@ -324,11 +324,19 @@ def _class_dim_last(op, input, target):
 
 
 def _check_targets(op, target, c, ignore_index, input_shape):
-    t = target.numpy()
-    bad = (t != ignore_index) & ((t < 0) | (t >= c))
-    if bad.any():
-        raise IndexError(f"{op}: target value {int(t[bad][0])} is out of range for {c} classes "
-                         f"(input of shape {input_shape}, ignore_index={ignore_index})")
+    """Raise IndexError for a target outside [0, c) that is not ignore_index.
+
+    On the CPU this runs at once. On a GPU, reading the targets back would make Python wait
+    for the device in every step, so the backend runs it at the next read from the device
+    (`check_later`; until then the kernels give such rows NaN, never reading out of bounds).
+    """
+    def check():
+        t = target.numpy()
+        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        if bad.any():
+            raise IndexError(f"{op}: target value {int(t[bad][0])} is out of range for {c} classes "
+                             f"(input of shape {input_shape}, ignore_index={ignore_index})")
+    target._backend.check_later(check)
 
 
 def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -345,6 +353,9 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     if logits.shape[1] == 0:  # no classes: every target is ignore_index (checked above), and an ignored loss is 0
         per_item = logits.sum(1)
     else:
+        if reduction == "mean":   # the mean over the targets that are not ignored, fused into the op
+            return loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
+                                           label_smoothing=float(label_smoothing), mean=True)
         per_item = loss.CrossEntropy.apply(logits, flat_target, ignore_index=ignore_index,
                                            label_smoothing=float(label_smoothing))
     if reduction == "mean":
@@ -617,11 +628,14 @@ def embedding(input, weight):
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     if input.numel():
-        lo, hi = int(input.array.min()), int(input.array.max())
-        if lo < 0 or hi >= weight.shape[0]:
-            raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} (in indices of shape "
-                             f"{input.shape}) is out of range for {weight.shape[0]} embeddings (weight of shape "
-                             f"{weight.shape})")
+        def check():   # now on the CPU; on a GPU at the next read from the device (see _check_targets)
+            indices = input.numpy()
+            lo, hi = int(indices.min()), int(indices.max())
+            if lo < 0 or hi >= weight.shape[0]:
+                raise IndexError(f"embedding: index {hi if hi >= weight.shape[0] else lo} (in indices of shape "
+                                 f"{input.shape}) is out of range for {weight.shape[0]} embeddings (weight of shape "
+                                 f"{weight.shape})")
+        input._backend.check_later(check)
     return embedding_ops.Embedding.apply(weight, input)
 
 

@@ -11,12 +11,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         total = max over grads g, over elements i, of |g_i|          (norm_type = inf)
 
     Every gradient is then multiplied by  min(1, max_norm / (total + 1e-6)),  so nothing
-    changes when the norm is already below max_norm. Parameters without a gradient are
-    skipped. Returns the total norm (of the gradients *before* clipping) as a 0-d Tensor
-    on the device of the first gradient.
+    changes when the norm is already below max_norm (x * 1.0 is exactly x). It is multiplied
+    even then, as PyTorch does: asking "is the norm above max_norm?" would read a value from
+    the device, and on a GPU that makes Python wait for every queued kernel in every step.
+    Parameters without a gradient are skipped. Returns the total norm (of the gradients
+    *before* clipping) as a 0-d Tensor on the device of the first gradient.
 
-    Each gradient is replaced by a scaled copy rather than scaled in place, because one
-    gradient array may be shared by several parameters.
+    Each gradient is scaled in place (as PyTorch's `mul_`), so `.grad` keeps its array (an
+    optimizer may hold it, see optim/optimizer.py). When two gradients may share memory
+    (one a view of another's), in-place scaling could scale an element twice, so then every
+    gradient is replaced by a scaled copy instead.
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
@@ -38,13 +42,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            f"{float(total)}, so they cannot be clipped; pass error_if_nonfinite=False to "
                            f"skip this check")
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    if bool(coef < 1.0):
-        scaled = set()
-        for g in grads:
-            if id(g) in scaled:        # the same grad Tensor given twice is scaled once
-                continue
-            scaled.add(id(g))
-            c = coef if g._backend is home else g._backend.asarray(home.to_numpy(coef))
+    unique = list({id(g): g for g in grads}.values())        # the same grad Tensor given twice is scaled once
+    in_place = not any(a._backend is b._backend and a._backend.xp.may_share_memory(a.array, b.array)
+                       for i, a in enumerate(unique) for b in unique[i + 1:])
+    for g in unique:
+        c = coef if g._backend is home else g._backend.asarray(home.to_numpy(coef))
+        if in_place:
+            g._backend.xp.multiply(g.array, c.astype(g.array.dtype), out=g.array)
+        else:
             g.array = g._backend.xp.asarray(g.array * c.astype(g.array.dtype))
     return Tensor._wrap(total, home, False, None)
 

@@ -82,7 +82,7 @@ class Relu(Function):
 
     def backward(self, g):
         y, = self.saved
-        return g * (y > 0)
+        return self.backend.relu_backward(y, g)
 
 
 class Abs(Function):

@@ -7,14 +7,24 @@ class CrossEntropy(Function):
 
     The gradient is computed in the same pass as the loss (backend.cross_entropy):
         dlogits_n = dloss_n * (p_n - (1-eps) onehot(t_n) - eps/C),  and 0 for ignored rows.
-    `target` (int64) gets no gradient.
+    With mean=True the output is the mean over the K rows whose target is not ignored,
+    loss = (1/K) sum_n loss_n, so dloss_n = dloss / K (backend.cross_entropy_mean keeps K on
+    the device). `target` (int64) gets no gradient.
     """
-    def forward(self, logits, target, ignore_index=-100, label_smoothing=0.0):
+    def forward(self, logits, target, ignore_index=-100, label_smoothing=0.0, mean=False):
         loss, dlogits = self.backend.cross_entropy(logits, target, ignore_index, label_smoothing)
-        self.save_for_backward(dlogits)
+        self.mean = mean
+        if mean:
+            loss, inverse_count = self.backend.cross_entropy_mean(loss, target, ignore_index)
+            self.save_for_backward(dlogits, inverse_count)
+        else:
+            self.save_for_backward(dlogits)
         return loss
 
     def backward(self, g):
+        if self.mean:
+            dlogits, inverse_count = self.saved
+            return self.backend.cross_entropy_mean_backward(dlogits, g, inverse_count), None
         dlogits, = self.saved
         return dlogits * g[:, None], None
 

@@ -6,6 +6,8 @@ With m the number of elements averaged over and dxhat = dy * weight:
     dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
     dweight = sum(dy * xhat),  dbias = sum(dy)   (over the normalised-over axes)
 """
+import math
+
 from ..autograd import Function
 
 
@@ -34,29 +36,27 @@ def _normalize_backward(dxhat, xhat, rstd, axes):
 class LayerNorm(Function):
     """Normalise over the last `ndim` axes; weight and bias have those axes' shape (or are absent).
 
-    Inputs are (x), (x, weight) or (x, weight, bias): a bias comes with a weight.
+    Inputs are (x), (x, weight) or (x, weight, bias): a bias comes with a weight. The normalised
+    axes are flattened into one, so the work is rows of length N (the backend's hot ops
+    `layer_norm` / `layer_norm_backward`, one fused kernel per pass on the GPU).
     """
     def forward(self, x, weight=None, bias=None, ndim=1, eps=1e-5):
-        axes = tuple(range(x.ndim - ndim, x.ndim))
-        xhat, rstd = _normalize(self.xp, x, axes, eps)
-        self.axes, self.has_weight, self.has_bias = axes, weight is not None, bias is not None
-        self.save_for_backward(xhat, rstd, weight)
-        if weight is None:
-            return xhat
-        y = xhat * weight
-        if bias is not None:
-            y += bias
-        return y
+        self.x_shape, self.param_shape = x.shape, x.shape[x.ndim - ndim:]
+        rows, n = math.prod(x.shape[:x.ndim - ndim]), math.prod(self.param_shape)
+        flat = lambda p: None if p is None else p.reshape(n)
+        y, xhat, rstd = self.backend.layer_norm(x.reshape(rows, n), flat(weight), flat(bias), eps)
+        self.has_weight, self.has_bias = weight is not None, bias is not None
+        self.save_for_backward(xhat, rstd, flat(weight))
+        return y.reshape(x.shape)
 
     def backward(self, g):
         xhat, rstd, weight = self.saved
-        batch_axes = tuple(range(g.ndim - len(self.axes)))
-        dxhat = g if weight is None else g * weight
-        grads = [_normalize_backward(dxhat, xhat, rstd, self.axes) if self.needs_input_grad[0] else None]
+        dx, dweight, dbias = self.backend.layer_norm_backward(g.reshape(xhat.shape), xhat, rstd, weight)
+        grads = [dx.reshape(self.x_shape) if self.needs_input_grad[0] else None]
         if self.has_weight:
-            grads.append((g * xhat).sum(axis=batch_axes) if self.needs_input_grad[1] else None)
+            grads.append(dweight.reshape(self.param_shape) if self.needs_input_grad[1] else None)
         if self.has_bias:
-            grads.append(g.sum(axis=batch_axes) if self.needs_input_grad[2] else None)
+            grads.append(dbias.reshape(self.param_shape) if self.needs_input_grad[2] else None)
         return tuple(grads)
 
 
