@@ -90,6 +90,10 @@ class set_grad_enabled:  # noqa: N801  (PyTorch's name)
         return False
 
 
+# id(leaf) -> callable(leaf, grad) that puts the gradient into the leaf's slot of an optimizer's flat gradient
+# buffer and returns True, or returns False to leave it to _accumulate_leaf (optim/optimizer.py keeps this up)
+GRAD_SLOTS = {}
+
 _writes = 0   # in-place writes so far, in the whole process: a node made after the last one needs no check
 
 
@@ -288,7 +292,13 @@ def run_backward(tensor, grad, retain_graph=False):
 
 def _accumulate_leaf(t, g):
     """Add g into t.grad. The first gradient is copied: backward results may be views or shared between
-    inputs (Add returns the same array for both), and .grad must be the leaf's own array."""
+    inputs (Add returns the same array for both), and .grad must be the leaf's own array.
+
+    A parameter whose optimizer keeps every gradient in one flat buffer (optim/optimizer.py) has a slot
+    there, in GRAD_SLOTS: the gradient is copied (or added) into that slot instead of a new array."""
+    slot = GRAD_SLOTS.get(id(t)) if GRAD_SLOTS else None
+    if slot is not None and slot(t, g):
+        return
     # BEGIN SOLUTION topo-sort  the first gradient becomes t.grad (a copy), later ones are added
     if t.grad is None:
         t.grad = Tensor._wrap(t._backend.xp.array(g, dtype=t.array.dtype), t._backend, False, None)

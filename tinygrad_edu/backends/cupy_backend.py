@@ -308,3 +308,16 @@ class CudaBackend(NumpyBackend):
         if self._ours("attention", q):
             return self.k["attention"].attention_backward(q, k, v, out, lse, dout, scale, causal, mask, xp=self.xp, **self.launch["attention"])
         return NumpyBackend.attention_backward(self, q, k, v, out, lse, dout, scale, causal, mask)
+
+    # ---- optimizer steps: kernels/optimizer.py (one launch for all the parameters of a flat buffer) ----
+    # Only this backend has them: optim/ looks for them with hasattr and otherwise runs whole-buffer array ops.
+    def sgd_step(self, param, grad, momentum_buffer, **options):
+        """SGD's update of flat 1-D arrays, in place, in one launch (options: kernels/optimizer.py sgd_step)."""
+        from tinygrad_edu.kernels import optimizer
+        optimizer.sgd_step(param, grad, momentum_buffer, xp=self.xp, **self.launch["elementwise"], **options)
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **options):
+        """Adam's/AdamW's update of flat 1-D arrays, in place, in one launch (kernels/optimizer.py adam_step)."""
+        from tinygrad_edu.kernels import optimizer
+        optimizer.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, xp=self.xp,
+                            **self.launch["elementwise"], **options)

@@ -6,6 +6,7 @@ and then calls one fused op from tinygrad_edu.ops, or composes Tensor ops.
 import math
 import warnings
 
+from .. import factories
 from ..broadcast import broadcast_shape
 from ..inplace import update as update_in_place
 from ..ops import activation, attention, binary_cross_entropy as bce_ops, conv, conv_transpose
@@ -372,18 +373,14 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     out_shape = target.shape if isinstance(target, Tensor) else None
     log_probs, flat_target = _class_dim_last("nll_loss", input, target)
     _check_targets("nll_loss", flat_target, log_probs.shape[1], ignore_index, input.shape)
-    xp = input._backend.xp
-    valid = flat_target.array != ignore_index
-    rows = Tensor._wrap(xp.arange(log_probs.shape[0]), input._backend, False, None)
-    safe = Tensor._wrap(xp.where(valid, flat_target.array, 0), input._backend, False, None)
     if log_probs.shape[1] == 0:  # no classes: every target is ignore_index (checked above), and an ignored loss is 0
         picked = log_probs.sum(1)
+        if reduction == "mean":
+            return picked.sum() * float("nan")                   # no target counted: 0/0, as PyTorch
+    elif reduction == "mean":  # the mean over the targets that are not ignored, its count kept on the device
+        return loss.NLLLoss.apply(log_probs, flat_target, ignore_index=ignore_index, mean=True)
     else:
-        picked = -log_probs[rows, safe] * Tensor._wrap(valid.astype(log_probs.array.dtype), input._backend, False,
-                                                       None)
-    if reduction == "mean":
-        count = int(valid.sum())
-        return picked.sum() / count if count else picked.sum() * float("nan")  # no target counted: 0/0, as PyTorch
+        picked = loss.NLLLoss.apply(log_probs, flat_target, ignore_index=ignore_index)
     if reduction == "none":
         return picked.reshape(out_shape)
     return _reduce("nll_loss", picked, reduction)
@@ -528,8 +525,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if t is not None and t.shape != normalized_shape:
             raise ValueError(f"layer_norm: {name} of shape {t.shape} must have shape {normalized_shape}")
     if weight is None and bias is not None:
-        weight = Tensor._wrap(input._backend.xp.ones(normalized_shape, input.array.dtype), input._backend, False,
-                              None)
+        weight = factories.ones(*normalized_shape, dtype=input.dtype, device=input.device)
     args = [input] + [t for t in (weight, bias) if t is not None]
     return normalization.LayerNorm.apply(*args, ndim=len(normalized_shape), eps=eps)
 
@@ -555,18 +551,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"shape {input.shape}")
-        axes = (0,) + tuple(range(2, input.ndim))
-        mean = input.array.mean(axis=axes, keepdims=True)
-        var = input.array.var(axis=axes, keepdims=True)
-        if running_mean is not None:
-            running_mean.array[...] = (1 - momentum) * running_mean.array + momentum * mean.reshape(-1)
-        if running_var is not None:
-            unbiased = var.reshape(-1) * (count / (count - 1))
-            running_var.array[...] = (1 - momentum) * running_var.array + momentum * unbiased
         if weight is None and bias is not None:
-            weight = Tensor._wrap(input._backend.xp.ones((c,), input.array.dtype), input._backend, False, None)
+            weight = factories.ones(c, dtype=input.dtype, device=input.device)
         args = [input] + [t for t in (weight, bias) if t is not None]
-        return normalization.BatchNormTrain.apply(*args, mean=mean, var=var, eps=eps)
+        return normalization.BatchNormTrain.apply(
+            *args, running_mean=None if running_mean is None else running_mean.array,
+            running_var=None if running_var is None else running_var.array, momentum=momentum, eps=eps)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: eval mode needs running_mean and running_var")
     scale = (running_var + eps).sqrt().reshape(shape)

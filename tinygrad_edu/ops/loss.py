@@ -29,6 +29,35 @@ class CrossEntropy(Function):
         return dlogits * g[:, None], None
 
 
+class NLLLoss(Function):
+    """Per-row loss_n = -logp_{n, t_n} (0 where t_n is ignore_index), or with mean=True their mean over the
+    K rows that are not ignored (backend.cross_entropy_mean keeps K on the device).
+
+    dlogp_{n, c} = -dloss_n where c = t_n (dloss_n = dloss / K for the mean), and 0 elsewhere.
+    `target` (int64) gets no gradient.
+    """
+    def forward(self, log_probs, target, ignore_index=-100, mean=False):
+        xp = self.xp
+        rows = xp.arange(log_probs.shape[0])
+        valid = target != ignore_index
+        picked = xp.where(valid, target, 0)
+        loss = -log_probs[rows, picked] * valid.astype(log_probs.dtype)
+        self.shape, self.mean = log_probs.shape, mean
+        self.save_for_backward(rows, picked, valid)
+        if not mean:
+            return loss
+        mean_loss, inverse_count = self.backend.cross_entropy_mean(loss, target, ignore_index)
+        self.inverse_count = inverse_count
+        return mean_loss
+
+    def backward(self, g):
+        rows, picked, valid = self.saved
+        per_row = g * self.inverse_count if self.mean else g
+        dlog_probs = self.xp.zeros(self.shape, dtype=g.dtype)
+        dlog_probs[rows, picked] = -per_row * valid.astype(g.dtype)
+        return dlog_probs, None
+
+
 class BCEWithLogits(Function):
     """loss = -w [pw t log s(x) + (1 - t) log(1 - s(x))], s the sigmoid, written stably as
         loss = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)],  softplus(z) = log(1 + e^z);

@@ -63,12 +63,21 @@ class LayerNorm(Function):
 class BatchNormTrain(Function):
     """Training-mode batch norm: each channel (axis 1) normalised by this batch's statistics.
 
-    `mean` and `var` (biased, shaped (1, C, 1, ...)) are computed by the caller, which
-    also uses them for the running statistics.
+    mean and var are biased, over every axis but the channel's (m values each). The running
+    statistics, when given (arrays of shape (C,)), are updated in place as PyTorch does:
+        running_mean = (1 - momentum) running_mean + momentum mean
+        running_var  = (1 - momentum) running_var  + momentum var * m / (m - 1)   (unbiased)
     """
-    def forward(self, x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
+    def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None, momentum=0.1, eps=1e-5):
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, -1) + (1,) * (x.ndim - 2)
+        count = x.size // x.shape[1]
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(-1)
+        if running_var is not None:
+            running_var[...] = (1 - momentum) * running_var + momentum * (var.reshape(-1) * (count / (count - 1)))
         rstd = 1 / self.xp.sqrt(var + eps)
         xhat = (x - mean) * rstd
         self.axes, self.shape, self.has_weight, self.has_bias = axes, shape, weight is not None, bias is not None

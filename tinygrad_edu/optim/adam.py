@@ -16,14 +16,21 @@ class Adam(Optimizer):
         p     <- p - lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
 
     Note where eps goes: it is added *after* the square root of the bias-corrected v.
+
+    `foreach` / `fused` (PyTorch's options): by default the parameters are updated together
+    from flat buffers (optim/optimizer.py), on "cuda" by one kernel launch for all of them
+    (kernels/optimizer.py), on the CPU by this same code run once over the flat buffers;
+    `foreach=False` updates them one at a time.
     """
 
     decoupled_weight_decay = False   # AdamW sets this: weight decay shrinks p instead of adding to g
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 foreach=None, fused=None):
         _check_adam_options(type(self).__name__, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
+        self._set_fusion(foreach, fused)
 
     def _check_options(self, group):
         super()._check_options(group)
@@ -34,13 +41,21 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in self._params_with_grad(group):
+            # p: one parameter, or a run of them as one flat tensor (optimizer.py); the update is the same
+            for p, state in self._updates(group):
                 xp = p._backend.xp
                 g = p.grad.array                     # never written to: it may be shared
-                state = self.state.setdefault(p, {})
                 state["step"] = t = state.get("step", 0) + 1
                 m = self._buffer(p, state, "exp_avg").array
                 v = self._buffer(p, state, "exp_avg_sq").array
+
+                backend = self._use_kernel(state, "adam_step")
+                if backend is not None:             # a run on "cuda": the whole update in one launch
+                    maxima = self._buffer(p, state, "max_exp_avg_sq").array if amsgrad else None
+                    backend.adam_step(p.array, g, m, v, maxima, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                      weight_decay=weight_decay, step=t, decoupled=self.decoupled_weight_decay,
+                                      amsgrad=amsgrad)
+                    continue
 
                 if weight_decay != 0:
                     if self.decoupled_weight_decay:
@@ -76,8 +91,10 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 foreach=None, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, fused=fused)
 
 
 def _check_adam_options(name, lr, betas, eps, weight_decay):

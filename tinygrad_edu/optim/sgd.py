@@ -15,9 +15,15 @@ class SGD(Optimizer):
         p   <- p - lr * d
 
     Nesterov momentum needs momentum > 0 and dampening == 0.
+
+    `foreach` / `fused` (PyTorch's options): by default the parameters are updated together
+    from flat buffers, on "cuda" by one kernel launch (kernels/optimizer.py), on the CPU by a
+    few whole-buffer numpy operations; `foreach=False` updates them one at a time. The
+    update is the same (optim/optimizer.py explains how).
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 foreach=None, fused=None):
         if not lr >= 0.0:
             raise ValueError(f"SGD: invalid learning rate lr={lr}; it must be >= 0")
         if not momentum >= 0.0:
@@ -29,6 +35,7 @@ class SGD(Optimizer):
                              f"momentum={momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov))
+        self._set_fusion(foreach, fused)
 
     def _check_options(self, group):
         super()._check_options(group)
@@ -43,15 +50,25 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for p in self._params_with_grad(group):
+            # p: one parameter, or a run of them as one flat tensor (optimizer.py); the update is the same
+            for p, state in self._updates(group, stateful=momentum != 0):
+                backend = self._use_kernel(state, "sgd_step")
+                if backend is not None:             # a run on "cuda": the whole update in one launch
+                    first, buf = False, None
+                    if momentum != 0:
+                        first = state.get("momentum_buffer") is None
+                        buf = self._buffer(p, state, "momentum_buffer").array
+                    backend.sgd_step(p.array, p.grad.array, buf, lr=lr, momentum=momentum, dampening=dampening,
+                                     weight_decay=weight_decay, nesterov=nesterov, first=first)
+                    continue
                 d = p.grad.array                     # never written to: it may be shared
                 if weight_decay != 0:
                     d = d + weight_decay * p.array
                 if momentum != 0:
-                    state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:                 # first step: the buffer starts as the gradient itself
-                        buf = state["momentum_buffer"] = p._like(p._backend.xp.copy(d))
+                        buf = self._buffer(p, state, "momentum_buffer")
+                        buf.array[...] = d
                     else:
                         buf.array *= momentum
                         buf.array += (1 - dampening) * d
