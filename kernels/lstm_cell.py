@@ -55,6 +55,10 @@ Precision note: in Numba a literal like 1.0 is a float64, and `1.0 - s` with a
 float32 s is computed in float64 (much slower on most GPUs). The kernels come
 from a factory cached per dtype that bakes in `one` and `zero` of the right
 dtype, so float32 inputs are computed in float32 throughout.
+
+The arithmetic of one unit lives in two device functions, `cell_math(dtype)`:
+the kernels here call them once per (b, j), and the whole-sequence kernels of
+lstm_sequence.py call the very same functions inside their loop over time.
 """
 import functools
 import math
@@ -69,8 +73,12 @@ DEFAULT_THREADS_PER_BLOCK = (32, 8)  # (threads along the hidden units, threads 
 
 
 @functools.lru_cache(maxsize=None)
-def _lstm_kernels(dtype):
-    """The (forward, backward) kernels for one dtype."""
+def cell_math(dtype):
+    """Device functions (cell_forward, cell_backward): one unit's arithmetic, for one dtype.
+
+    The kernels below call them once per (b, j) element; the sequence kernels of
+    lstm_sequence.py call the very same functions inside their loop over time.
+    """
     zero = np.dtype(dtype).type(0)
     one = np.dtype(dtype).type(1)
 
@@ -82,6 +90,35 @@ def _lstm_kernels(dtype):
         e = math.exp(x)
         return e / (one + e)
 
+    @cuda.jit(device=True)
+    def cell_forward(z_i, z_f, z_g, z_o, c_prev):
+        """One unit's four gate pre-activations and c_prev -> (i, f, g, o, c, h)."""
+        input_gate = sigmoid(z_i)
+        forget_gate = sigmoid(z_f)
+        candidate = math.tanh(z_g)
+        output_gate = sigmoid(z_o)
+        cell = forget_gate * c_prev + input_gate * candidate
+        return input_gate, forget_gate, candidate, output_gate, cell, output_gate * math.tanh(cell)
+
+    @cuda.jit(device=True)
+    def cell_backward(dh, dc, input_gate, forget_gate, candidate, output_gate, c_prev, c):
+        """One unit's dh, dc and saved values -> (d_i, d_f, d_g, d_o, dc_prev), d_* w.r.t. the pre-activations."""
+        tanh_c = math.tanh(c)
+        dc_total = dc + dh * output_gate * (one - tanh_c * tanh_c)
+        return (dc_total * candidate * input_gate * (one - input_gate),
+                dc_total * c_prev * forget_gate * (one - forget_gate),
+                dc_total * input_gate * (one - candidate * candidate),
+                dh * tanh_c * output_gate * (one - output_gate),
+                dc_total * forget_gate)
+
+    return cell_forward, cell_backward
+
+
+@functools.lru_cache(maxsize=None)
+def _lstm_kernels(dtype):
+    """The (forward, backward) kernels for one dtype."""
+    cell_forward, cell_backward = cell_math(dtype)
+
     @cuda.jit(cache=True)
     def forward_kernel(gates, c_prev, h_out, c_out, acts):
         """One thread per (b, j): activate the four gates of unit j, update its cell and hidden state."""
@@ -89,13 +126,10 @@ def _lstm_kernels(dtype):
         batch, hidden = c_prev.shape
         if b >= batch or j >= hidden:
             return
-        input_gate = sigmoid(gates[b, j])
-        forget_gate = sigmoid(gates[b, hidden + j])
-        candidate = math.tanh(gates[b, 2 * hidden + j])
-        output_gate = sigmoid(gates[b, 3 * hidden + j])
-        cell = forget_gate * c_prev[b, j] + input_gate * candidate
+        input_gate, forget_gate, candidate, output_gate, cell, h = cell_forward(
+            gates[b, j], gates[b, hidden + j], gates[b, 2 * hidden + j], gates[b, 3 * hidden + j], c_prev[b, j])
         c_out[b, j] = cell
-        h_out[b, j] = output_gate * math.tanh(cell)
+        h_out[b, j] = h
         acts[b, j] = input_gate
         acts[b, hidden + j] = forget_gate
         acts[b, 2 * hidden + j] = candidate
@@ -108,17 +142,14 @@ def _lstm_kernels(dtype):
         batch, hidden = c.shape
         if b >= batch or j >= hidden:
             return
-        input_gate = acts[b, j]
-        forget_gate = acts[b, hidden + j]
-        candidate = acts[b, 2 * hidden + j]
-        output_gate = acts[b, 3 * hidden + j]
-        tanh_c = math.tanh(c[b, j])
-        dc_total = dc[b, j] + dh[b, j] * output_gate * (one - tanh_c * tanh_c)
-        dgates[b, j] = dc_total * candidate * input_gate * (one - input_gate)
-        dgates[b, hidden + j] = dc_total * c_prev[b, j] * forget_gate * (one - forget_gate)
-        dgates[b, 2 * hidden + j] = dc_total * input_gate * (one - candidate * candidate)
-        dgates[b, 3 * hidden + j] = dh[b, j] * tanh_c * output_gate * (one - output_gate)
-        dc_prev[b, j] = dc_total * forget_gate
+        d_i, d_f, d_g, d_o, d_c_prev = cell_backward(
+            dh[b, j], dc[b, j], acts[b, j], acts[b, hidden + j], acts[b, 2 * hidden + j], acts[b, 3 * hidden + j],
+            c_prev[b, j], c[b, j])
+        dgates[b, j] = d_i
+        dgates[b, hidden + j] = d_f
+        dgates[b, 2 * hidden + j] = d_g
+        dgates[b, 3 * hidden + j] = d_o
+        dc_prev[b, j] = d_c_prev
 
     return forward_kernel, backward_kernel
 

@@ -17,8 +17,7 @@ from tinygrad_edu.kernels.launch import LAUNCHES
 pytestmark = pytest.mark.kernels
 
 # Launches (our kernels + array operations) per training step; the lstm's at T = 64.
-# Issue 11's targets: mlp <= 20, cnn <= 60, gpt <= 200, lstm <= 60 and independent of T.
-LAUNCH_BUDGET = {"mlp": 20, "cnn": 60, "lstm": 869, "gpt": 200}
+LAUNCH_BUDGET = {"mlp": 20, "cnn": 60, "lstm": 60, "gpt": 200}
 
 
 def count_one_step(name, **sizes):
@@ -42,6 +41,12 @@ def test_a_training_step_never_waits_for_the_device(counted_cuda, name):
     total = kernels + counts["launches"]
     assert total <= LAUNCH_BUDGET[name], (f"{name}: {total} launches per step ({kernels} of our kernels, "
                                           f"{counts['launches']} array operations); budget {LAUNCH_BUDGET[name]}")
+
+
+def test_the_lstm_step_launches_as_many_kernels_for_any_sequence_length(counted_cuda):
+    # the time loop runs inside the kernels: launches must not grow with T
+    short, long = (count_one_step("lstm", seq_len=t) for t in (3, 17))
+    assert short[0] + short[1]["launches"] == long[0] + long[1]["launches"], (short, long)
 
 
 def test_reading_a_value_is_counted_as_a_transfer(counted_cuda):

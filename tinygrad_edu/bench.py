@@ -144,6 +144,10 @@ def measure(libname, name, device, steps, warmup=3):
     else:
         import tinygrad_edu as lib
         sync = _cupy_sync if device == "cuda" else (lambda: None)
+    # Code first: one step of the same layers at tiny sizes loads (and, where Numba compiles, builds) the
+    # code every step runs, so the peak below counts the step's data, not a one-time load of code
+    # (PyTorch's kernels are compiled ahead of time and loaded with the library, before any step).
+    build(lib, name, device, size="tiny")[1]()
     model, step = build(lib, name, device)
     baseline = _rss_mb("VmRSS")
     try:  # reset the kernel's peak-RSS counter so VmHWM measures the steps alone

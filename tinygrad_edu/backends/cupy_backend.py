@@ -298,6 +298,27 @@ class CudaBackend(NumpyBackend):
         return NumpyBackend.lstm_cell_backward(self, dh, dc, acts, c_prev, c)
 
     # ---- a whole LSTM layer's loop over time: kernels/lstm_sequence.py (on or off with "lstm_cell") -----
+    def _sequence_kernels(self, arrays, hidden):
+        """kernels/lstm_sequence.py when our LSTM kernels are chosen and the layer fits their shared memory."""
+        from tinygrad_edu.kernels import lstm_sequence
+        if self._ours("lstm_cell", *arrays) and lstm_sequence.fits(hidden, arrays[0].dtype):
+            return lstm_sequence
+        return None
+
+    def lstm_sequence_forward(self, x_proj, h0, c0, w_hh):
+        kernels = self._sequence_kernels((x_proj, h0, c0, w_hh), x_proj.shape[-1] // 4)
+        if kernels is not None:
+            return kernels.lstm_sequence_forward(x_proj, h0, c0, w_hh, xp=self.xp,
+                                                 **self.launch.get("lstm_sequence", {}))
+        return NumpyBackend.lstm_sequence_forward(self, x_proj, h0, c0, w_hh)
+
+    def lstm_sequence_backward(self, g, hc, acts, c0, w_hh):
+        kernels = self._sequence_kernels((acts, g, hc, c0, w_hh), acts.shape[-1] // 4)
+        if kernels is not None:
+            return kernels.lstm_sequence_backward(g, hc, acts, c0, w_hh, xp=self.xp,
+                                                  **self.launch.get("lstm_sequence", {}))
+        return NumpyBackend.lstm_sequence_backward(self, g, hc, acts, c0, w_hh)
+
     # ---- attention: kernels/attention.py -----------------------------------------------------
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         if self._ours("attention", q):

@@ -324,6 +324,24 @@ class NumpyBackend:
         # END SOLUTION
 
     # ---- a whole LSTM layer's loop over time (backends/lstm_sequence.py) ------------------------
+    def lstm_sequence_forward(self, x_proj, h0, c0, w_hh):
+        """x_proj (T, B, 4H) = x W_ih^T + b_ih + b_hh of every step, h0, c0 (B, H), w_hh (4H, H) ->
+        hc (T, B, 2H) (h_t and c_t side by side), acts (T, B, 4H) (the activated gates of every step).
+
+        Compiled with Numba for numpy arrays; otherwise one matmul and one lstm_cell_forward per step.
+        """
+        from . import lstm_sequence
+        if self.xp is np and lstm_sequence.use_compiled():
+            return lstm_sequence.compiled_forward(x_proj, h0, c0, w_hh)
+        return lstm_sequence.steps_forward(self, x_proj, h0, c0, w_hh)
+
+    def lstm_sequence_backward(self, g, hc, acts, c0, w_hh):
+        """g (T, B, 2H), the gradient of hc -> dgates (T, B, 4H) of every step, dh0, dc0 (B, H)."""
+        from . import lstm_sequence
+        if self.xp is np and lstm_sequence.use_compiled():
+            return lstm_sequence.compiled_backward(g, hc, acts, c0, w_hh)
+        return lstm_sequence.steps_backward(self, g, hc, acts, c0, w_hh)
+
     # ---- attention -------------------------------------------------------------------------
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         """softmax(q k^T * scale + mask) v for q (B, L, E), k (B, S, E), v (B, S, Ev); also the rows' logsumexp."""

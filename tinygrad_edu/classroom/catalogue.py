@@ -102,7 +102,7 @@ ASSIGNMENTS = (
         "and 4-D inputs, with and without an affine transform."),
     Assignment(
         "lstm-cell", "LSTM cell, forward and backward", 15,
-        (_NUMPY,), _tests("lstm-cell"), 150,
+        (_NUMPY, "tinygrad_edu/backends/lstm_sequence.py"), _tests("lstm-cell"), 150,
         "Write the CPU backend's `lstm_cell_forward` (gate pre-activations in PyTorch's order i, f, g, o; "
         "c = f c_prev + i g; h = o tanh(c)) and `lstm_cell_backward`, which returns the gradient with respect "
         "to the four gates' pre-activations and to c_prev. `nn.LSTM` runs its time loop on these; the tests "

@@ -80,7 +80,8 @@ class LSTM(Module):
 
     input (T, B, in), or (B, T, in) with batch_first=True, or unbatched (T, in).
     Each layer runs as one fused node (ops.lstm.LSTMLayer): one matmul for the whole
-    sequence's input projection, then one matmul and one fused cell per step.
+    sequence's input projection, then the backend's `lstm_sequence_forward` runs the loop
+    over time (per step one matmul and the fused cell; on a GPU the whole loop is one kernel).
     """
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0):
         super().__init__()
