@@ -3,6 +3,11 @@
 im2col copies every receptive field of the (padded) input into a column, so the
 convolution becomes  out = W_flat @ cols,  with W_flat (out_channels, C*kh*kw) and
 cols (N, C*kh*kw, OH*OW). Groups split the channels into independent convolutions.
+
+That is the plain version below, one product per image. On the CPU, Conv2d first tries
+backends/cpu_conv.py: the columns of the whole batch as ONE matrix, so each pass (y, dW,
+dx) is a single large GEMM, with compiled im2col/col2im loops. It returns None where it
+does not apply (other devices, other dtypes, a student copy), and the plain version runs.
 """
 from ..autograd import Function
 
@@ -20,6 +25,14 @@ class Conv2d(Function):
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         geometry = ((kh, kw), stride, padding, dilation)
+        self.x_shape, self.geometry, self.groups, self.has_bias = x.shape, geometry, groups, bias is not None
+        from ..backends import cpu_conv      # (here: importing tinygrad_edu does not import Numba)
+        fast = cpu_conv.conv2d_forward(b, x, weight, bias, geometry, groups)     # the whole batch in one GEMM
+        self.whole_batch = fast is not None
+        if self.whole_batch:
+            y, cols = fast
+            self.save_for_backward(cols, weight)
+            return y
         cols = b.im2col(x, *geometry)                                   # (N, C*kh*kw, L)
         length = cols.shape[-1]
         cols = cols.reshape(n, groups, cg * kh * kw, length)
@@ -30,11 +43,14 @@ class Conv2d(Function):
         if bias is not None:
             y += bias.reshape(1, o, 1, 1)
         self.save_for_backward(cols, weight)
-        self.x_shape, self.geometry, self.groups, self.has_bias = x.shape, geometry, groups, bias is not None
         return y
 
     def backward(self, g):
         cols, weight = self.saved
+        if self.whole_batch:
+            from ..backends import cpu_conv
+            return cpu_conv.conv2d_backward(g, cols, weight, self.x_shape, self.geometry, self.groups,
+                                            self.needs_input_grad, self.has_bias)
         b, xp = self.backend, self.xp
         n, o = g.shape[:2]
         groups = self.groups

@@ -5,6 +5,10 @@ input:  x[:, :, i : i + sh*OH : sh, j : j + sw*OW : sw]  has shape (N, C, OH, OW
 and holds element (i, j) of every window at once. So pooling is a loop over the
 kh*kw offsets, each step one whole-array operation: no loop over positions, and no
 copy of the windows. Max pooling is a backend hot op (`max_pool2d`).
+
+On the CPU, MaxPool2d first tries backends/cpu_conv.py: one compiled pass that pools and
+records where each window's maximum was, so that backward is a scatter through those
+indices. It returns None where it does not apply, and the plain version runs.
 """
 from ..autograd import Function
 from ..shapes import window_slices
@@ -31,16 +35,27 @@ class MaxPool2d(Function):
 
     Padding counts as -inf, so it is never the maximum. Forward and backward are the
     backend's hot ops `max_pool2d` / `max_pool2d_backward`; backward finds each
-    window's maximum again by comparing the saved input with y.
+    window's maximum again by comparing the saved input with y. (On the CPU: the
+    forward records each maximum's index, and backward scatters through it.)
     """
     def forward(self, x, kernel_size=None, stride=None, padding=(0, 0)):
+        from ..backends import cpu_conv      # (here: importing tinygrad_edu does not import Numba)
+        fast = cpu_conv.max_pool2d_forward(self.backend, x, kernel_size, stride, padding)
+        self.params, self.x_shape, self.with_argmax = (kernel_size, stride, padding), x.shape, fast is not None
+        if self.with_argmax:                   # y, and where each window's maximum was
+            y, argmax = fast
+            self.save_for_backward(argmax)
+            return y
         padded = _pad(self.xp, x, padding, -self.xp.inf)
         y = self.backend.max_pool2d(padded, kernel_size, stride, _out_hw(padded.shape, kernel_size, stride))
-        self.params = (kernel_size, stride, padding)
         self.save_for_backward(padded, y)
         return y
 
     def backward(self, g):
+        if self.with_argmax:
+            from ..backends import cpu_conv
+            (argmax,) = self.saved
+            return cpu_conv.max_pool2d_backward(g, argmax, self.x_shape)
         padded, y = self.saved
         kernel_size, stride, padding = self.params
         return _unpad(self.backend.max_pool2d_backward(g, padded, y, kernel_size, stride), padding)

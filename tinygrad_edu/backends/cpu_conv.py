@@ -1,0 +1,393 @@
+"""Convolution and max pooling on the CPU: one GEMM per pass, and compiled loops.
+
+ops/conv.py and ops/pool.py call the functions below first and fall back to their plain,
+readable versions (the backend's im2col / col2im / max_pool2d / max_pool2d_backward, the
+classroom's assignments) whenever these return None: on the "cuda" device, for dtypes other
+than float32 and float64, inside `plain()`, and in a student copy (see the last section).
+Each fast path below is the lesson it teaches.
+
+Lesson 1: one large matrix product instead of N small ones
+-----------------------------------------------------------
+The plain Conv2d copies each image's receptive fields into its own matrix of K = C*kh*kw
+rows and L = OH*OW columns, and multiplies the weights with each image's matrix: N products
+(O, K) @ (K, L). For the benchmark's second convolution (N = 64, K = 288, L = 256, O = 64)
+each product is small, and a BLAS library is at its best on one large product: it cuts the
+operands into cache-sized blocks, packs each once and keeps every core busy. So here the
+columns of ALL the images are written side by side into ONE matrix of shape (K, N*L):
+
+    cols[(c*kh + i)*kw + j, (n*OH + oy)*OW + ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw]
+                                                   (0 where that pixel lies in the padding)
+
+and every pass of the convolution is one GEMM over the whole batch:
+
+    forward          y  (O, N*L)    = W (O, K) @ cols
+    weight gradient  dW (O, K)      = dy (O, N*L) @ cols^T     (the sum over the batch happens in the GEMM)
+    input gradient   dcols (K, N*L) = W^T @ dy,  then  dx = col2im(dcols)
+
+(With groups: one GEMM per group, on its block of K/G rows.) The price is the order of y: the
+GEMM writes it channel-major, (O, N, L), so it is copied once into PyTorch's (N, O, L), the
+bias added on the way (`_swap_leading_axes`), and dy is copied once the other way. Both copies
+move contiguous runs of L numbers, and cost little next to the GEMMs. The other layout, rows
+(N*L, K), makes the GEMMs a little faster (about 15%), but then im2col, col2im and both copies
+move single numbers instead of runs, which costs more than the GEMMs gain.
+
+Lesson 2: copying loops, compiled, that work in the cache
+----------------------------------------------------------
+numpy builds im2col from whole-array operations: pad the whole input (a copy), take a strided
+view of every window and copy it (the plain im2col); col2im is kh*kw strided additions into a
+whole padded image. The compiled loops (Numba's @njit: machine code for exactly these loops)
+take the image one (n, c) plane at a time instead: the plane is copied into a small
+zero-bordered buffer that stays in the CPU's cache, and the kh*kw shifted windows are copied
+out of it (`_im2col_loop`), or added into it before its interior is written out once
+(`_col2im_loop`). No padded copy of the whole input is ever made, and every pixel sums its
+entries in the same order as the plain col2im, window offset (i, j) by offset: the two give
+identical bits. A stride of 1 has its own inner loop: a copy the compiler can see is
+contiguous, which it turns into vector instructions (with a stride known only at run time it
+cannot). The same lesson gives `_swap_leading_axes`, the copy between the (O, N, L) and
+(N, O, L) orders, one run of L numbers after another: several times faster than numpy's
+strided copy of a transposed view.
+
+Lesson 3: max pooling that remembers where each maximum was
+------------------------------------------------------------
+The plain max pooling keeps its input, and its backward finds each window's maximum again by
+comparing the input with y, one whole-array pass per window offset. `_max_pool_loop` instead
+records, while it computes the maximum, WHERE it was: the index of the winning element in its
+(H, W) plane (int32; -1 when the winner is the padding, whose gradient is dropped). The
+backward is then a scatter, dx.flat[argmax] += dy, and only the indices (the size of y) are
+kept instead of the whole input. The rules are exactly max_pool2d_backward's: the FIRST
+maximum in row-major order (only a strictly greater element takes over), and a window holding
+NaN gives NaN, routed to its LAST NaN. Two details make it fast: which element wins is data,
+so the loop uses selects (`a if c else b`) instead of branches the CPU would mispredict; and
+the most common pooling, 2x2 windows with stride 2, has its own loop with the four elements
+written out (`_max_pool_2x2_loop`): no loops over the window and no bounds, about ten times
+faster than the general loop (0.4 ms on one core for the benchmark's 8 MB input).
+
+Lesson 4: fresh memory is not free
+-----------------------------------
+A large numpy array often gets new pages from the operating system, which clears every page
+before handing it over: about 0.1 ms per megabyte, and a training step allocates over a hundred
+megabytes. The temporaries that die within one call (y and dy in the GEMM's order, dcols) are
+therefore kept and reused (`_scratch`, one set per thread, as large as the largest layer needs);
+what is returned or saved for backward is allocated as usual. In the benchmark's cnn step this
+took the page faults from about 1850 to 250 per step, and the step from 40 to 36 ms.
+
+Compiling, and why the loops run on one thread
+-----------------------------------------------
+Each loop is compiled on its first call for the dtypes it meets (float32, float64; contiguous
+arrays only: inputs are made contiguous first): about 2 seconds for all of them, per dtype, the
+first time. The machine code is kept on disk (`cache=True`, in __pycache__), so later processes
+load it in a fraction of a second.
+The loops are plain `@njit`, not `parallel=True`. They only move memory, and the GEMMs between
+them already use every core through BLAS. A second pool of threads (Numba's) would keep
+spinning for a while after each loop, waiting for more work, on the very cores BLAS's threads
+need next: measured on a 2-core machine, a GEMM right after a parallel loop took twice as
+long, and the whole training step 1.8 times as long, as with these single-threaded loops.
+One pool of threads per process, BLAS's, is faster here.
+
+In a student copy
+-----------------
+These fast paths compute what the conv2d and max-pool-backward assignments ask students to
+write, so each function that does that work is a solution region of that assignment. Its
+stub in a student copy is `return None` (or is never reached): the fast path switches itself
+off, the library runs the student's code, and the copy gives nothing away.
+"""
+import contextlib
+import threading
+
+import numpy as np
+from numba import njit
+
+from ..blas_threads import blas_threads
+
+_kept = threading.local()         # the temporaries `_scratch` reuses, per thread
+
+
+class _Switch(threading.local):
+    """Whether ops take the fast paths, for each thread on its own (False inside `plain()`)."""
+    on = True
+
+
+_switch = _Switch()
+
+
+@contextlib.contextmanager
+def plain():
+    """Within this block (in this thread) Conv2d and MaxPool2d run their plain versions: the backend's im2col /
+    col2im / max_pool2d / max_pool2d_backward (the assignments' code), as on a device without these loops."""
+    before, _switch.on = _switch.on, False
+    try:
+        yield
+    finally:
+        _switch.on = before
+
+
+def takes(backend, *arrays):
+    """Whether the fast paths take these arrays: on the CPU backend, non-empty numpy float32 or float64
+    arrays, all of one dtype."""
+    dtype = arrays[0].dtype
+    return (_switch.on and backend.name == "cpu" and dtype in (np.float32, np.float64)
+            and all(type(a) is np.ndarray and a.dtype == dtype and a.size for a in arrays))
+
+
+def _scratch(name, shape, dtype):
+    """An uninitialised array for a temporary that dies before the call that asked for it returns: a view of a
+    buffer this thread keeps under `name` and reuses, grown when a call needs more."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = getattr(_kept, name, None)
+    if buffer is None or buffer.size < nbytes:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        setattr(_kept, name, buffer)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def _gemm(a, b, out=None):
+    """a @ b (into `out`, if given) with BLAS on as many threads as the backend's matmul would use for it
+    (blas_threads.py: one thread for small products, every core for large ones)."""
+    blas_threads().for_product(a.shape, b.shape)
+    return np.matmul(a, b, out=out)
+
+
+# ---- convolution -----------------------------------------------------------------------------------
+def conv2d_forward(backend, x, weight, bias, geometry, groups):
+    """Conv2d's forward as one GEMM per group over the whole batch: returns (y (N, O, OH, OW), cols (K, N*L)),
+    cols to save for `conv2d_backward`; None where the fast path does not apply."""
+    # BEGIN SOLUTION conv2d  the compiled, whole-batch version of your im2col and Conv2d
+    # BEGIN PROMPT
+    # return None   # the compiled fast path is not part of this copy: Conv2d runs your im2col, col2im and backward
+    # END PROMPT
+    if not takes(backend, x, weight, *(() if bias is None else (bias,))):
+        return None
+    n, c, h, w = x.shape
+    o = weight.shape[0]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
+    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    k, length = c * kh * kw, n * out_h * out_w
+    cols = np.empty((k, n, out_h, out_w), dtype=x.dtype)                  # every image's columns side by side
+    _im2col_loop(np.ascontiguousarray(x), cols, kh, kw, sh, sw, ph, pw, dh, dw)
+    cols = cols.reshape(k, length)
+    y = _scratch("channel-major", (groups, o // groups, length), x.dtype)  # y in the GEMM's (O, N*L) order
+    _gemm(weight.reshape(groups, o // groups, k // groups), cols.reshape(groups, k // groups, length),
+          out=y)                                                             # one GEMM per group
+    out = np.empty((n, o, out_h, out_w), dtype=x.dtype)
+    _swap_leading_axes(y.reshape(o, n, -1), out.reshape(n, o, -1),                  # (O, N, L) -> (N, O, L)
+                       np.zeros(o, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias))   # + bias
+    return out, cols
+    # END SOLUTION
+
+
+def conv2d_backward(g, cols, weight, x_shape, geometry, groups, needs_input_grad, has_bias):
+    """The gradients (dx, dW[, db]) of `conv2d_forward`'s y, from its saved cols (K, N*L): one GEMM each."""
+    # BEGIN SOLUTION conv2d  the whole-batch version of Conv2d.backward
+    # BEGIN PROMPT
+    # raise AssertionError("not reached in a student copy: conv2d_forward returns None there")
+    # END PROMPT
+    n, o = g.shape[:2]
+    k, length = cols.shape
+    dy = _scratch("channel-major", (groups, o // groups, length), cols.dtype)   # dy in the GEMM's order
+    _swap_leading_axes(np.ascontiguousarray(g, dtype=cols.dtype).reshape(n, o, -1), dy.reshape(o, n, -1),
+                       np.zeros(n, dtype=cols.dtype))                               # (N, O, L) -> (O, N, L)
+    dx = dw = db = None
+    if needs_input_grad[0]:
+        dcols = _scratch("dcols", (groups, k // groups, length), cols.dtype)
+        _gemm(weight.reshape(groups, o // groups, k // groups).transpose(0, 2, 1), dy, out=dcols)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
+        dx = np.empty(x_shape, dtype=cols.dtype)
+        _col2im_loop(dcols.reshape(k, n, *g.shape[2:]), dx, kh, kw, sh, sw, ph, pw, dh, dw)   # dx = col2im(dcols)
+    if needs_input_grad[1]:
+        cols_t = cols.reshape(groups, k // groups, length).transpose(0, 2, 1)
+        dw = _gemm(dy, cols_t).reshape(weight.shape)                           # the sum over the batch: in the GEMM
+    if has_bias and needs_input_grad[2]:
+        db = dy.reshape(o, length).sum(axis=1)
+    return (dx, dw, db) if has_bias else (dx, dw)
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _im2col_loop(x, cols, kh, kw, sh, sw, ph, pw, dh, dw):
+    """cols[(c*kh + i)*kw + j, n, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding.
+    One (n, c) plane at a time: into a zero-bordered copy, then out of it as kh*kw shifted windows."""
+    # BEGIN SOLUTION conv2d
+    # BEGIN PROMPT
+    # return   # not part of this copy (conv2d_forward returns None before calling it)
+    # END PROMPT
+    n_images, channels, height, width = x.shape
+    out_h, out_w = cols.shape[2], cols.shape[3]
+    for plane in range(n_images * channels):
+        n, c = plane // channels, plane % channels
+        padded = np.zeros((height + 2 * ph, width + 2 * pw), dtype=x.dtype)   # small: it stays in the cache
+        for h in range(height):
+            for w in range(width):
+                padded[ph + h, pw + w] = x[n, c, h, w]
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for oy in range(out_h):
+                    source = padded[oy * sh + i * dh, j * dw:]          # the window row, from its first pixel
+                    target = cols[row, n, oy]
+                    if sw == 1:
+                        for ox in range(out_w):
+                            target[ox] = source[ox]
+                    else:
+                        for ox in range(out_w):
+                            target[ox] = source[ox * sw]
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _col2im_loop(cols, image, kh, kw, sh, sw, ph, pw, dh, dw):
+    """The adjoint of `_im2col_loop`: image[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] += cols[(c*kh + i)*kw + j,
+    n, oy, ox], entries that fall in the padding dropped; image is written, not added to. One (n, c) plane at a
+    time: every window added into a zero-bordered buffer, then its interior written out."""
+    # BEGIN SOLUTION conv2d
+    # BEGIN PROMPT
+    # return   # not part of this copy (conv2d_forward returns None, so conv2d_backward is never called)
+    # END PROMPT
+    n_images, channels, height, width = image.shape
+    out_h, out_w = cols.shape[2], cols.shape[3]
+    for plane in range(n_images * channels):
+        n, c = plane // channels, plane % channels
+        padded = np.zeros((height + 2 * ph, width + 2 * pw), dtype=image.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for oy in range(out_h):
+                    target = padded[oy * sh + i * dh, j * dw:]
+                    source = cols[row, n, oy]
+                    if sw == 1:
+                        for ox in range(out_w):
+                            target[ox] += source[ox]
+                    else:
+                        for ox in range(out_w):
+                            target[ox * sw] += source[ox]
+        for h in range(height):
+            for w in range(width):
+                image[n, c, h, w] = padded[ph + h, pw + w]
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _swap_leading_axes(source, target, shift):
+    """target[b, a, :] = source[a, b, :] + shift[a]: the copy between the GEMM's (O, N, L) order and (N, O, L).
+    (numpy does it as a strided copy, several times slower.) One run of L numbers at a time."""
+    a_size, b_size = source.shape[0], source.shape[1]
+    for ab in range(a_size * b_size):
+        a, b = ab // b_size, ab % b_size
+        run, out, add = source[a, b], target[b, a], shift[a]
+        for position in range(run.size):
+            out[position] = run[position] + add
+
+
+# ---- max pooling -----------------------------------------------------------------------------------
+def max_pool2d_forward(backend, x, kernel_size, stride, padding):
+    """(y (N, C, OH, OW), argmax) for max pooling, the padding counted as -inf; argmax (int32, the shape of y)
+    is the index of each window's winner in its (H, W) plane, -1 for the padding. None where the fast path does
+    not apply."""
+    # BEGIN SOLUTION max-pool-backward  the compiled version: remember where each maximum was while pooling
+    # BEGIN PROMPT
+    # return None   # the compiled fast path is not part of this copy: MaxPool2d runs your max_pool2d_backward
+    # END PROMPT
+    if not takes(backend, x):
+        return None
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    out_shape = (n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+    y, argmax = np.empty(out_shape, dtype=x.dtype), np.empty(out_shape, dtype=np.int32)
+    contiguous = np.ascontiguousarray(x)
+    if kernel_size == stride == (2, 2) and padding == (0, 0):
+        _max_pool_2x2_loop(contiguous, y, argmax)
+    else:
+        _max_pool_loop(contiguous, y, argmax, kh, kw, sh, sw, ph, pw)
+    return y, argmax
+    # END SOLUTION
+
+
+def max_pool2d_backward(g, argmax, x_shape):
+    """dx (x_shape): each window's gradient added into its winner, argmax from `max_pool2d_forward`."""
+    # BEGIN SOLUTION max-pool-backward
+    # BEGIN PROMPT
+    # raise AssertionError("not reached in a student copy: max_pool2d_forward returns None there")
+    # END PROMPT
+    dx = np.empty(x_shape, dtype=g.dtype)                                   # (cleared in the loop)
+    _max_pool_backward_loop(np.ascontiguousarray(g), argmax, dx)
+    return dx
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _max_pool_loop(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    """y = the maximum of each window (the padding is -inf), argmax = where it is (h*W + w; -1: the padding).
+    One (n, c) plane at a time."""
+    # BEGIN SOLUTION max-pool-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (max_pool2d_forward returns None before calling it)
+    # END PROMPT
+    n_images, channels, height, width = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    for plane in range(n_images * channels):
+        n, c = plane // channels, plane % channels
+        for oy in range(out_h):
+            top = oy * sh - ph
+            for ox in range(out_w):
+                left = ox * sw - pw
+                best = -np.inf                  # so that a window of -inf keeps its first element:
+                where = top * width + left if 0 <= top < height and 0 <= left < width else -1
+                last_nan = -1
+                for h in range(max(top, 0), min(top + kh, height)):       # the padding never wins: skip it
+                    for w in range(max(left, 0), min(left + kw, width)):
+                        value, index = x[n, c, h, w], h * width + w
+                        # selects, not branches: which element wins is data, and a mispredicted branch
+                        # costs more than the comparison itself
+                        where = index if value > best else where          # strictly greater: ties keep the first
+                        best = value if value > best else best
+                        last_nan = index if value != value else last_nan  # a NaN: the last one wins
+                y[n, c, oy, ox] = best if last_nan < 0 else np.nan
+                argmax[n, c, oy, ox] = where if last_nan < 0 else last_nan
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _max_pool_2x2_loop(x, y, argmax):
+    """`_max_pool_loop` for the most common pooling, 2x2 windows with stride 2 and no padding, written out: the
+    four elements of a window are named, so the compiler needs no loop and no bounds for them."""
+    # BEGIN SOLUTION max-pool-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (max_pool2d_forward returns None before calling it)
+    # END PROMPT
+    n_images, channels, width = x.shape[0], x.shape[1], x.shape[3]
+    out_h, out_w = y.shape[2], y.shape[3]
+    for plane in range(n_images * channels):
+        n, c = plane // channels, plane % channels
+        for oy in range(out_h):
+            upper, lower = x[n, c, 2 * oy], x[n, c, 2 * oy + 1]
+            for ox in range(out_w):
+                first = 2 * oy * width + 2 * ox                              # the window's top-left index
+                best, where = upper[2 * ox], first
+                last_nan = first if best != best else -1
+                for value, index in ((upper[2 * ox + 1], first + 1), (lower[2 * ox], first + width),
+                                     (lower[2 * ox + 1], first + width + 1)):
+                    where = index if value > best else where
+                    best = value if value > best else best
+                    last_nan = index if value != value else last_nan
+                y[n, c, oy, ox] = best if last_nan < 0 else np.nan
+                argmax[n, c, oy, ox] = where if last_nan < 0 else last_nan
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _max_pool_backward_loop(g, argmax, dx):
+    """dx = 0, then dx.flat[argmax] += g within each (n, c) plane (overlapping windows add up); -1 (the
+    padding) is dropped. One plane of dx at a time, cleared just before adding into it."""
+    # BEGIN SOLUTION max-pool-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (max_pool2d_forward returns None, so this is never called)
+    # END PROMPT
+    n_images, channels = dx.shape[0], dx.shape[1]
+    for plane in range(n_images * channels):
+        n, c = plane // channels, plane % channels
+        pixels, wins, grads = dx[n, c].reshape(-1), argmax[n, c].reshape(-1), g[n, c].reshape(-1)
+        pixels[:] = 0
+        for k in range(wins.size):
+            if wins[k] >= 0:
+                pixels[wins[k]] += grads[k]
+    # END SOLUTION
