@@ -15,7 +15,7 @@ The data: tiny-shakespeare, 1.1 million characters of Shakespeare's plays; the f
 90% train the model, the last 10% measure the validation loss.
 
 Run it:
-    python lessons/05_lstm_shakespeare.py               # full run: a few minutes on 2 CPU cores
+    python lessons/05_lstm_shakespeare.py               # full run: about a minute on 2 CPU cores
     python lessons/05_lstm_shakespeare.py --steps 3000  # longer: better spelling
     python lessons/05_lstm_shakespeare.py --quick       # what CI runs (a tiny model, a few steps)
 

@@ -17,11 +17,9 @@ Same data as lessons 3 and 4 (1,797 8x8 digits, the same fixed 80/20 split), see
 as 64 numbers. Each part ends with a table row of final train/test accuracy per setting.
 
 Run it:
-    python lessons/08_optimizers_and_regularisation.py                   # full run: ~35 s on 2 CPU cores
+    python lessons/08_optimizers_and_regularisation.py                   # full run: ~8 s on 2 CPU cores
     python lessons/08_optimizers_and_regularisation.py --label-noise 0   # overfitting with clean labels only
     python lessons/08_optimizers_and_regularisation.py --quick           # what CI runs (a few seconds)
-On a busy machine, start it with OPENBLAS_NUM_THREADS=1 (see lessons/README.md): part 2's
-512-wide layers otherwise spend most of their time waiting for BLAS threads.
 """
 import numpy as np
 

@@ -30,27 +30,20 @@ mistakes are 'twenty nineteen' read as 1920: the one year in which 'nineteen' is
 and a rare wording in training. Look at the mistakes the lesson prints: they are rarely random.
 
 Run it:
-    python lessons/10_translation_transformer.py              # full run: about 2.5 min on 2 busy CPU cores
+    python lessons/10_translation_transformer.py              # full run: about 50 s on 2 CPU cores
     python lessons/10_translation_transformer.py --steps 600  # shorter
     python lessons/10_translation_transformer.py --quick      # what CI runs (a tiny model, a few steps)
 """
 import datetime
 import math
-import os
 import re
 
-# The model is small (64 features, sentences of about ten tokens): its matrix products take microseconds,
-# and numpy's BLAS waking a second thread for them costs more than it saves -- many times more on a busy
-# machine, where a full run took over 20 minutes instead of 2.5. One BLAS thread; it must be set before
-# numpy is imported (an OPENBLAS_NUM_THREADS of your own wins).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np   # noqa: E402  (after the line above, on purpose)
-
-import common   # noqa: E402
-import tinygrad_edu as tg   # noqa: E402
-import tinygrad_edu.nn as nn   # noqa: E402
-import tinygrad_edu.nn.functional as F   # noqa: E402
+import common
+import tinygrad_edu as tg
+import tinygrad_edu.nn as nn
+import tinygrad_edu.nn.functional as F
 
 
 # =============================================================================================

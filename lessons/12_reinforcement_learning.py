@@ -36,23 +36,16 @@ Run it:
     python lessons/12_reinforcement_learning.py --quick       # what CI runs (a handful of episodes of each)
 """
 import math
-import os
+import random
+import time
 
-# The networks here are tiny (a batch of 64 states, 128 hidden units): a matrix product takes
-# microseconds, and numpy's BLAS waking a second thread for it costs more than it saves (many
-# times more on a busy machine). One BLAS thread; it must be set before numpy is imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import random   # noqa: E402  (after the line above, on purpose)
-import time     # noqa: E402
-
-import numpy as np   # noqa: E402
-
-import common   # noqa: E402
-import tinygrad_edu as tg   # noqa: E402
-import tinygrad_edu.nn as nn   # noqa: E402
-import tinygrad_edu.nn.functional as F   # noqa: E402
-from tinygrad_edu.distributions import Categorical   # noqa: E402
+import common
+import tinygrad_edu as tg
+import tinygrad_edu.nn as nn
+import tinygrad_edu.nn.functional as F
+from tinygrad_edu.distributions import Categorical
 
 SOLVED_AT = 195.0   # CartPole-v0: average return over 100 consecutive episodes
 WINDOW = 100

@@ -10,8 +10,11 @@ spinning. Measured on the project's 2-core machine with one core kept busy, a
 thousands of such products ran 2-5 times slower than on one thread.
 
 So the backend asks for threads per product (`threads_for`): one thread below
-`SMALL_PRODUCT_FLOP`, every core above it, and changes OpenBLAS's setting only when the
-answer changes. The setting is made through OpenBLAS's own C function,
+`SMALL_PRODUCT_FLOP`; above it, as many threads as there are cores that other programs leave
+free (`FreeCores`: the machine's busy time from /proc/stat minus this process's own, sampled
+at most twice a second), so a large product still uses both cores of an idle machine but only
+one when another program keeps a core busy. OpenBLAS's setting changes only when the answer
+changes. The setting is made through OpenBLAS's own C function,
 `openblas_set_num_threads` (spelt `scipy_openblas_set_num_threads64_` in numpy's wheels),
 found in the library numpy has already loaded. Where it cannot be found (another BLAS, or
 another platform) nothing changes and numpy's default stays. An `OPENBLAS_NUM_THREADS` (or
@@ -20,11 +23,13 @@ another platform) nothing changes and numpy's default stays. An `OPENBLAS_NUM_TH
 import ctypes
 import os
 import threading
+import time
 
 # Products below this many floating-point operations (2 m k n) run on one thread. Measured
 # on the 2-core machine: a second thread saves 20-35% on 2-4 MFLOP products (when idle) and
 # ~50% from ~30 MFLOP up, while a busy core can make a small multi-threaded product 30x slower.
 SMALL_PRODUCT_FLOP = 8_000_000
+SAMPLE_EVERY_S = 0.5      # how often FreeCores looks at the machine's load again
 
 _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads64_",
             "scipy_openblas_set_num_threads")
@@ -50,6 +55,44 @@ def _find_openblas_setter():
     return None
 
 
+class FreeCores:
+    """How many cores the other programs on this machine leave free, measured over the last half second.
+
+    /proc/stat counts the time every core spent busy; time.process_time() the CPU time of this
+    process (all its threads, BLAS's included). Their difference over an interval, divided by
+    the interval, is how many cores other programs kept busy. Without /proc (not Linux) every
+    core counts as free.
+    """
+
+    def __init__(self, cores):
+        self.cores = cores
+        self.free = cores
+        self._last = None           # (wall time, busy seconds of the machine, CPU seconds of this process)
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _machine_busy_seconds(self):
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)      # idle + iowait
+        return (sum(fields[:8]) - idle) / self._ticks
+
+    def now(self):
+        """The free cores (at least 1), sampled again when SAMPLE_EVERY_S has passed since the last look."""
+        wall = time.monotonic()
+        if self._last is not None and wall - self._last[0] < SAMPLE_EVERY_S:
+            return self.free
+        try:
+            sample = (wall, self._machine_busy_seconds(), time.process_time())
+        except (OSError, ValueError, IndexError):
+            return self.free
+        if self._last is not None:
+            elapsed = sample[0] - self._last[0]
+            others = ((sample[1] - self._last[1]) - (sample[2] - self._last[2])) / elapsed
+            self.free = max(1, min(self.cores, round(self.cores - others)))
+        self._last = sample
+        return self.free
+
+
 class BlasThreads:
     """The thread count OpenBLAS uses, changed only when a product asks for a different one."""
 
@@ -60,6 +103,7 @@ class BlasThreads:
         self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self._current = None
         self._lock = threading.Lock()
+        self.free_cores = FreeCores(self.cores)
 
     @property
     def active(self):
@@ -68,7 +112,7 @@ class BlasThreads:
 
     def threads_for(self, m, k, n):
         """Threads for an (m, k) @ (k, n) product (batched products: m counts every row of the batch)."""
-        return 1 if 2 * m * k * n < SMALL_PRODUCT_FLOP else self.cores
+        return 1 if 2 * m * k * n < SMALL_PRODUCT_FLOP else self.free_cores.now()
 
     def use(self, threads):
         """Make OpenBLAS use `threads` threads from now on (a no-op when it already does, or when inactive)."""
@@ -79,12 +123,14 @@ class BlasThreads:
             self._current = threads
 
     def for_product(self, a_shape, b_shape):
-        """Set the threads for a @ b with these shapes (numpy's matmul broadcasting of the batch dims)."""
+        """Set the threads for a @ b with these shapes.
+
+        A stack of matrices (batch dimensions in front) is sized by ONE of its products: numpy
+        calls BLAS once per matrix of the stack, so that is the work each call splits over threads.
+        """
         if self._setter is None or len(a_shape) == 0 or len(b_shape) == 0:
             return
         rows = a_shape[-2] if len(a_shape) > 1 else 1
-        for size in (a_shape[:-2] if len(a_shape) >= len(b_shape) else b_shape[:-2]):   # the longer batch
-            rows *= size
         n = b_shape[-1] if len(b_shape) > 1 else 1
         self.use(self.threads_for(rows, a_shape[-1], n))
 

@@ -1,0 +1,56 @@
+"""The BLAS thread policy: one thread for small products, the free cores for large ones (blas_threads.py)."""
+import numpy as np
+
+from tinygrad_edu import blas_threads as bt
+
+
+class FakeClock:
+    def __init__(self):
+        self.wall, self.machine, self.mine = 0.0, 0.0, 0.0
+
+
+def make_free_cores(monkeypatch, cores=2):
+    clock = FakeClock()
+    free = bt.FreeCores(cores)
+    monkeypatch.setattr(bt.time, "monotonic", lambda: clock.wall)
+    monkeypatch.setattr(bt.time, "process_time", lambda: clock.mine)
+    monkeypatch.setattr(free, "_machine_busy_seconds", lambda: clock.machine)
+    return free, clock
+
+
+def test_free_cores_subtract_what_other_programs_use(monkeypatch):
+    free, clock = make_free_cores(monkeypatch)
+    assert free.now() == 2                       # first look: nothing measured yet, every core counts
+    clock.wall, clock.machine, clock.mine = 1.0, 2.0, 1.0    # the machine was busy 2 cores, we used 1
+    assert free.now() == 1
+    clock.wall, clock.machine, clock.mine = 1.2, 2.4, 1.2    # too soon to look again: the last answer stays
+    assert free.now() == 1
+    clock.wall, clock.machine, clock.mine = 2.0, 3.9, 2.9    # we used 1.9 cores of 1.9: the others left
+    assert free.now() == 2
+
+
+def test_free_cores_never_below_one(monkeypatch):
+    free, clock = make_free_cores(monkeypatch)
+    free.now()
+    clock.wall, clock.machine, clock.mine = 1.0, 5.0, 0.0    # others busier than the machine has cores
+    assert free.now() == 1
+
+
+def test_small_products_run_on_one_thread_and_large_ones_on_the_free_cores(monkeypatch):
+    threads = bt.BlasThreads()
+    monkeypatch.setattr(threads.free_cores, "now", lambda: 7)
+    assert threads.threads_for(32, 128, 512) == 1
+    assert threads.threads_for(1024, 512, 128) == 7
+    calls = []
+    threads._setter, threads._current = calls.append, None
+    threads.for_product((64, 32, 64), (64, 64, 32))           # a stack of small products: sized per matrix
+    threads.for_product((64, 32, 64), (64, 64, 32))           # unchanged: OpenBLAS is not called again
+    threads.for_product((1024, 512), (512, 128))
+    assert calls == [1, 7]
+
+
+def test_the_library_finds_numpys_openblas_or_stays_out_of_the_way():
+    threads = bt.blas_threads()
+    a = np.ones((300, 300), np.float32)
+    threads.for_product(a.shape, a.shape)                     # never raises, whatever the BLAS
+    assert (a @ a)[0, 0] == 300
