@@ -60,34 +60,32 @@ def chosen_offset(padded, n, c, top, left, kh, kw):
     return pick, best
 
 
+@cuda.jit(device=True)
+def coordinates(index, channels, height, width):
+    """(n, c, h, w) of flat index `index` into a C-contiguous (N, channels, height, width) array."""
+    w = index % width
+    rest = index // width
+    h = rest % height
+    rest //= height
+    return rest // channels, rest % channels, h, w
+
+
 @functools.lru_cache(maxsize=None)
 def _kernels():
     @cuda.jit(cache=True)
     def forward_kernel(padded, y, kh, kw, sh, sw):
         """Thread t computes outputs t, t + S, ... (flat index over y's (N, C, OH, OW))."""
-        channels, out_h, out_w = y.shape[1], y.shape[2], y.shape[3]
         for index in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-            ow = index % out_w
-            rest = index // out_w
-            oh = rest % out_h
-            rest //= out_h
-            c = rest % channels
-            n = rest // channels
+            n, c, oh, ow = coordinates(index, y.shape[1], y.shape[2], y.shape[3])
             _, best = chosen_offset(padded, n, c, oh * sh, ow * sw, kh, kw)
             y[n, c, oh, ow] = best
 
     @cuda.jit(cache=True)
     def backward_kernel(padded, g, dx, kh, kw, sh, sw):
         """Thread t computes input pixels t, t + S, ... (flat index over the padded input's (N, C, H, W))."""
-        channels, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
         out_h, out_w = g.shape[2], g.shape[3]
         for index in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-            w = index % width
-            rest = index // width
-            h = rest % height
-            rest //= height
-            c = rest % channels
-            n = rest // channels
+            n, c, h, w = coordinates(index, dx.shape[1], dx.shape[2], dx.shape[3])
             total = dx.dtype.type(0)
             # windows containing row h: oh * sh <= h <= oh * sh + kh - 1
             oh_first = max(0, (h - kh + sh) // sh)
