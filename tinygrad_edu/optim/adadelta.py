@@ -32,11 +32,8 @@ class Adadelta(Optimizer):
             lr, rho, eps, weight_decay = group["lr"], group["rho"], group["eps"], group["weight_decay"]
             for p in self._params_with_grad(group):
                 xp = p._backend.xp
-                g = p.grad.array                     # never written to: it may be shared
                 state = self.state.setdefault(p, {})
-                state["step"] = state.get("step", 0) + 1
-                if weight_decay != 0:
-                    g = g + weight_decay * p.array
+                g = self._decayed_gradient(p, state, weight_decay)
 
                 v = self._buffer(p, state, "square_avg").array
                 u = self._buffer(p, state, "acc_delta").array

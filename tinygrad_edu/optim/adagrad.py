@@ -43,13 +43,10 @@ class Adagrad(Optimizer):
             lr, lr_decay, weight_decay, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
             for p in self._params_with_grad(group):
                 xp = p._backend.xp
-                g = p.grad.array                     # never written to: it may be shared
                 state = self.state.get(p) or self._init_state(p, group)   # a group added after construction
-                state["step"] = t = state["step"] + 1
-                if weight_decay != 0:
-                    g = g + weight_decay * p.array
+                g = self._decayed_gradient(p, state, weight_decay)
 
-                lr_t = lr / (1 + (t - 1) * lr_decay)
+                lr_t = lr / (1 + (state["step"] - 1) * lr_decay)
                 s = state["sum"].array
                 s += g * g
                 p.array -= lr_t * g / (xp.sqrt(s) + eps)

@@ -318,6 +318,15 @@ class Optimizer:
         """Record that this step changes p's memory in place (its version counter moves on)."""
         p._counter.bump(f"{type(self).__name__}.step", memory_id(p.array))
 
+    @staticmethod
+    def _decayed_gradient(p, state, weight_decay):
+        """p's gradient plus weight_decay * p (L2 added to the gradient, as PyTorch's RMSprop, Adagrad and
+        Adadelta do), with this update counted in state["step"]. The gradient array itself is never written
+        to: it may be shared."""
+        state["step"] = state.get("step", 0) + 1
+        g = p.grad.array
+        return g + weight_decay * p.array if weight_decay != 0 else g
+
     def _buffer(self, p, state, key):
         """A state buffer `state[key]` of zeros shaped like p, created on p's device on first use
         (in the flat buffer of that name when p lives in a flat parameter buffer, or is a run of them)."""

@@ -37,11 +37,8 @@ class RMSprop(Optimizer):
             weight_decay, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
             for p in self._params_with_grad(group):
                 xp = p._backend.xp
-                g = p.grad.array                     # never written to: it may be shared
                 state = self.state.setdefault(p, {})
-                state["step"] = state.get("step", 0) + 1
-                if weight_decay != 0:
-                    g = g + weight_decay * p.array
+                g = self._decayed_gradient(p, state, weight_decay)
 
                 v = self._buffer(p, state, "square_avg").array
                 v *= alpha
