@@ -8,8 +8,11 @@ calls on `self.xp` only, so the same code also serves as the CuPy fallback.
 """
 import numpy as np
 
+from .. import heap_reuse
 from ..blas_threads import blas_threads
 from ..shapes import window_slices
+
+heap_reuse.apply()      # keep freed arrays in the process for the next step (heap_reuse.py: why)
 
 _SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
 
