@@ -91,42 +91,15 @@ write, so each function that does that work is a solution region of that assignm
 stub in a student copy is `return None` (or is never reached): the fast path switches itself
 off, the library runs the student's code, and the copy gives nothing away.
 """
-import contextlib
 import threading
 
 import numpy as np
 from numba import njit
 
 from ..blas_threads import blas_threads
+from .fast_path_switch import plain, takes  # noqa: F401  (plain: cpu_conv.plain() switches these paths off)
 
 _kept = threading.local()         # the temporaries `_scratch` reuses, per thread
-
-
-class _Switch(threading.local):
-    """Whether ops take the fast paths, for each thread on its own (False inside `plain()`)."""
-    on = True
-
-
-_switch = _Switch()
-
-
-@contextlib.contextmanager
-def plain():
-    """Within this block (in this thread) Conv2d and MaxPool2d run their plain versions: the backend's im2col /
-    col2im / max_pool2d / max_pool2d_backward (the assignments' code), as on a device without these loops."""
-    before, _switch.on = _switch.on, False
-    try:
-        yield
-    finally:
-        _switch.on = before
-
-
-def takes(backend, *arrays):
-    """Whether the fast paths take these arrays: on the CPU backend, non-empty numpy float32 or float64
-    arrays, all of one dtype."""
-    dtype = arrays[0].dtype
-    return (_switch.on and backend.name == "cpu" and dtype in (np.float32, np.float64)
-            and all(type(a) is np.ndarray and a.dtype == dtype and a.size for a in arrays))
 
 
 def _scratch(name, shape, dtype):

@@ -163,8 +163,12 @@ class NumpyBackend:
         """Rows of x (R, N) normalised, then scaled by weight and shifted by bias (None: absent).
 
         Returns (y, xhat, rstd (R, 1)). The math is `_normalize` in ops/normalization.py, which
-        BatchNorm shares.
+        BatchNorm shares; cpu_layer_norm.py does the same in one compiled pass per row.
         """
+        from . import cpu_layer_norm
+        fast = cpu_layer_norm.layer_norm_forward(self, x, weight, bias, eps)
+        if fast is not None:
+            return fast
         from ..ops.normalization import _normalize
         xhat, rstd = _normalize(self.xp, x, (1,), eps)
         y = xhat if weight is None else xhat * weight
@@ -173,7 +177,12 @@ class NumpyBackend:
         return y, xhat, rstd
 
     def layer_norm_backward(self, g, xhat, rstd, weight):
-        """(dx, dweight, dbias) for dy = g (R, N): dx from `_normalize_backward`, the column sums for the rest."""
+        """(dx, dweight, dbias) for dy = g (R, N): dx from `_normalize_backward`, the column sums for the rest
+        (cpu_layer_norm.py: all three in one compiled pass per row)."""
+        from . import cpu_layer_norm
+        fast = cpu_layer_norm.layer_norm_backward(self, g, xhat, rstd, weight)
+        if fast is not None:
+            return fast
         from ..ops.normalization import _normalize_backward
         dxhat = g if weight is None else g * weight
         return _normalize_backward(dxhat, xhat, rstd, (1,)), (g * xhat).sum(axis=0), g.sum(axis=0)
@@ -221,7 +230,12 @@ class NumpyBackend:
         """GELU's tanh approximation: y = x/2 (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)); returns (y, t).
 
         Written with in-place operations: on large arrays every temporary costs a fresh allocation.
+        cpu_gelu.py does the same in three passes instead of nine.
         """
+        from . import cpu_gelu
+        fast = cpu_gelu.gelu_tanh_forward(self, x)
+        if fast is not None:
+            return fast
         xp = self.xp
         t = xp.multiply(x, x, out=xp.empty_like(x))   # (out= keeps 0-d results arrays, so they can be updated in place)
         t *= 0.044715
@@ -235,7 +249,12 @@ class NumpyBackend:
         return y, t
 
     def gelu_tanh_backward(self, x, t, g):
-        """dx = dy (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), in place where possible."""
+        """dx = dy (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), in place where possible
+        (cpu_gelu.py: in one compiled pass)."""
+        from . import cpu_gelu
+        fast = cpu_gelu.gelu_tanh_backward(self, x, t, g)
+        if fast is not None:
+            return fast
         xp = self.xp
         du = xp.multiply(x, x, out=xp.empty_like(x))
         du *= 3 * 0.044715 * _SQRT_2_OVER_PI
@@ -349,7 +368,7 @@ class NumpyBackend:
     def attention_forward(self, q, k, v, scale, causal=False, mask=None):
         """softmax(q k^T * scale + mask) v for q (B, L, E), k (B, S, E), v (B, S, Ev); also the rows' logsumexp."""
         xp = self.xp
-        p = _attention_scores(xp, q, k, scale, causal, mask)
+        p = _attention_scores(self, q, k, scale, causal, mask)
         top = p.max(axis=-1, keepdims=True)
         top[~xp.isfinite(top)] = 0                                   # fully masked rows stay all zero
         p -= top
@@ -359,24 +378,24 @@ class NumpyBackend:
             lse = (xp.log(total) + top)[..., 0]
         total[total == 0] = 1
         p /= total
-        return xp.matmul(p, v), lse.astype(q.dtype, copy=False)
+        return self.matmul(p, v), lse.astype(q.dtype, copy=False)
 
     def attention_backward(self, q, k, v, out, lse, dout, scale, causal=False, mask=None):
         """dq, dk, dv, recomputing the probabilities from the saved logsumexp."""
         # BEGIN SOLUTION attention-backward  recompute P from the saved logsumexp, then dv, dS = P * (dP - rowsum(dO * O)), dq, dk
         xp = self.xp
-        p = _attention_scores(xp, q, k, scale, causal, mask)
+        p = _attention_scores(self, q, k, scale, causal, mask)
         finite = xp.isfinite(lse)
         p -= xp.where(finite, lse, 0)[..., None]
         xp.exp(p, out=p)
         p *= finite[..., None]
-        dv = xp.matmul(p.swapaxes(-1, -2), dout)
-        ds = xp.matmul(dout, v.swapaxes(-1, -2))                     # dP
+        dv = self.matmul(p.swapaxes(-1, -2), dout)
+        ds = self.matmul(dout, v.swapaxes(-1, -2))                     # dP
         ds -= (dout * out).sum(axis=-1, keepdims=True)
         ds *= p                                                      # dS = P * (dP - rowsum(dO * O))
         ds *= scale
-        dq = xp.matmul(ds, k)
-        dk = xp.matmul(ds.swapaxes(-1, -2), q)
+        dq = self.matmul(ds, k)
+        dk = self.matmul(ds.swapaxes(-1, -2), q)
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
         # END SOLUTION
 
@@ -399,9 +418,10 @@ def _sigmoid(xp, x):
     return y
 
 
-def _attention_scores(xp, q, k, scale, causal, mask):
+def _attention_scores(backend, q, k, scale, causal, mask):
     """q k^T * scale (+ mask), with -inf above the diagonal when causal; a fresh array, edited in place."""
-    scores = xp.matmul(q, k.swapaxes(-1, -2))
+    xp = backend.xp
+    scores = backend.matmul(q, k.swapaxes(-1, -2))
     scores *= scale
     if mask is not None:
         scores += mask
