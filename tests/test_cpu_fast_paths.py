@@ -2,7 +2,7 @@
 
 * The compiled im2col / col2im loops give exactly the plain backend's im2col / col2im (the same copies, and
   the same additions in the same order), over hypothesis-drawn shapes, strides, paddings and dilations.
-* Conv2d through the whole-batch GEMMs equals the plain Conv2d (`cpu_conv.plain()`): y, dx, dW, db, with and
+* Conv2d through the chunked GEMMs (one image per chunk up to all of them) equals the plain Conv2d (`cpu_conv.plain()`): y, dx, dW, db, with and
   without bias, groups, inputs that need no gradient, non-contiguous inputs, float32 and float64.
 * MaxPool2d with the recorded argmax equals the plain MaxPool2d exactly (y, and dx up to the order of the
   additions where windows overlap): ties, NaNs, -inf, padding, overlapping windows, the 2x2/stride-2 loop.
@@ -103,7 +103,7 @@ def test_compiled_im2col_and_col2im_equal_the_plain_backend(dtype, geometry, see
     np.testing.assert_array_equal(image, expected)                 # the same additions in the same order
 
 
-# ---- Conv2d: whole-batch GEMMs == the plain Conv2d -------------------------------------------------
+# ---- Conv2d: chunked GEMMs == the plain Conv2d -----------------------------------------------------
 @st.composite
 def conv_cases(draw):
     shape, kernel, stride, padding, dilation = draw(geometries())
@@ -135,9 +135,13 @@ def run_conv(case, dtype):
 @pytest.mark.usefixtures("conv_loops")
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=60, deadline=None)
-@given(case=conv_cases())
-def test_whole_batch_conv2d_equals_the_plain_conv2d(dtype, case):
-    fast = run_conv(case, dtype)
+@given(case=conv_cases(), chunk_bytes=st.sampled_from([1, 600, cpu_conv.CHUNK_BYTES]))
+def test_chunked_conv2d_equals_the_plain_conv2d(dtype, case, chunk_bytes):
+    before, cpu_conv.CHUNK_BYTES = cpu_conv.CHUNK_BYTES, chunk_bytes     # 1: one image per chunk
+    try:
+        fast = run_conv(case, dtype)
+    finally:
+        cpu_conv.CHUNK_BYTES = before
     with cpu_conv.plain():
         plain = run_conv(case, dtype)
     for name, a, b in zip(("y", "dx", "dW", "db"), fast, plain):
@@ -151,8 +155,9 @@ def test_whole_batch_conv2d_equals_the_plain_conv2d(dtype, case):
 def test_conv2d_takes_the_fast_path_on_the_cpu_and_steps_aside_elsewhere():
     x, w = np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
     geometry = ((3, 3), (1, 1), (1, 1), (1, 1))
-    y, cols = cpu_conv.conv2d_forward(CPU, x, w, None, geometry, 1)
-    assert y.shape == (2, 4, 5, 5) and cols.shape == (27, 2 * 25) and y.flags.c_contiguous
+    y, saved = cpu_conv.conv2d_forward(CPU, x, w, None, geometry, 1)
+    assert y.shape == (2, 4, 5, 5) and y.flags.c_contiguous
+    np.testing.assert_array_equal(saved, x)                # the input is kept, not its (9 times larger) columns
     elsewhere = types.SimpleNamespace(name="cuda")
     assert cpu_conv.conv2d_forward(elsewhere, x, w, None, geometry, 1) is None
     assert cpu_conv.conv2d_forward(CPU, x.astype(np.float16), w.astype(np.float16), None, geometry, 1) is None
@@ -167,13 +172,13 @@ def test_results_never_share_memory_with_the_reused_temporaries():
     rng = np.random.default_rng(0)
     x, w, b = (rng.standard_normal(s) for s in ((2, 3, 6, 6), (4, 3, 3, 3), (4,)))
     geometry = ((3, 3), (1, 1), (1, 1), (1, 1))
-    y1, cols1 = cpu_conv.conv2d_forward(CPU, x, w, b, geometry, 1)
+    y1, saved1 = cpu_conv.conv2d_forward(CPU, x, w, b, geometry, 1)
     g1 = rng.standard_normal(y1.shape)
-    grads1 = cpu_conv.conv2d_backward(g1, cols1, w, x.shape, geometry, 1, (True, True, True), True)
-    kept = [a.copy() for a in (y1, cols1, *grads1)]
-    y2, cols2 = cpu_conv.conv2d_forward(CPU, 2 * x, 3 * w, b, geometry, 1)     # the same shapes again
-    cpu_conv.conv2d_backward(5 * g1, cols2, 3 * w, x.shape, geometry, 1, (True, True, True), True)
-    for before, after in zip(kept, (y1, cols1, *grads1)):
+    grads1 = cpu_conv.conv2d_backward(g1, saved1, w, geometry, 1, (True, True, True), True)
+    kept = [a.copy() for a in (y1, saved1, *grads1)]
+    y2, saved2 = cpu_conv.conv2d_forward(CPU, 2 * x, 3 * w, b, geometry, 1)     # the same shapes again
+    cpu_conv.conv2d_backward(5 * g1, saved2, 3 * w, geometry, 1, (True, True, True), True)
+    for before, after in zip(kept, (y1, saved1, *grads1)):
         np.testing.assert_array_equal(before, after)
 
 

@@ -1,4 +1,4 @@
-"""The one switch for the CPU's compiled fast paths (cpu_conv.py, cpu_layer_norm.py, cpu_gelu.py).
+"""The one switch for the CPU's compiled fast paths (cpu_conv.py, cpu_layer_norm.py, cpu_activations.py).
 
 Each fast path computes exactly what a plain, readable version of its op computes, only
 faster. `plain()` turns them all off in the calling thread, so that tests (and curious

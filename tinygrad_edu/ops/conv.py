@@ -5,9 +5,10 @@ convolution becomes  out = W_flat @ cols,  with W_flat (out_channels, C*kh*kw) a
 cols (N, C*kh*kw, OH*OW). Groups split the channels into independent convolutions.
 
 That is the plain version below, one product per image. On the CPU, Conv2d first tries
-backends/cpu_conv.py: the columns of the whole batch as ONE matrix, so each pass (y, dW,
-dx) is a single large GEMM, with compiled im2col/col2im loops. It returns None where it
-does not apply (other devices, other dtypes, a student copy), and the plain version runs.
+backends/cpu_conv.py: the columns of a chunk of images as ONE matrix, so each pass (y, dW,
+dx) is one large GEMM per chunk, with compiled im2col/col2im loops, and the input is saved
+instead of its columns. It returns None where it does not apply (other devices, other
+dtypes, a student copy), and the plain version runs.
 """
 from ..autograd import Function
 
@@ -27,11 +28,11 @@ class Conv2d(Function):
         geometry = ((kh, kw), stride, padding, dilation)
         self.x_shape, self.geometry, self.groups, self.has_bias = x.shape, geometry, groups, bias is not None
         from ..backends import cpu_conv      # (here: importing tinygrad_edu does not import Numba)
-        fast = cpu_conv.conv2d_forward(b, x, weight, bias, geometry, groups)     # the whole batch in one GEMM
-        self.whole_batch = fast is not None
-        if self.whole_batch:
-            y, cols = fast
-            self.save_for_backward(cols, weight)
+        fast = cpu_conv.conv2d_forward(b, x, weight, bias, geometry, groups)     # chunks of images, one GEMM each
+        self.compiled = fast is not None
+        if self.compiled:
+            y, x_contiguous = fast
+            self.save_for_backward(x_contiguous, weight)
             return y
         cols = b.im2col(x, *geometry)                                   # (N, C*kh*kw, L)
         length = cols.shape[-1]
@@ -46,11 +47,12 @@ class Conv2d(Function):
         return y
 
     def backward(self, g):
-        cols, weight = self.saved
-        if self.whole_batch:
+        if self.compiled:
             from ..backends import cpu_conv
-            return cpu_conv.conv2d_backward(g, cols, weight, self.x_shape, self.geometry, self.groups,
-                                            self.needs_input_grad, self.has_bias)
+            x, weight = self.saved
+            return cpu_conv.conv2d_backward(g, x, weight, self.geometry, self.groups, self.needs_input_grad,
+                                            self.has_bias)
+        cols, weight = self.saved
         b, xp = self.backend, self.xp
         n, o = g.shape[:2]
         groups = self.groups

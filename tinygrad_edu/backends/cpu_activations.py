@@ -1,4 +1,7 @@
-"""GELU's tanh approximation on the CPU in three passes forward and one backward.
+"""Activations on the CPU with as few passes over memory as they need: GELU and ReLU's backward.
+
+GELU's tanh approximation: three passes forward and one backward
+----------------------------------------------------------------
 
     y  = x/2 (1 + t),   t = tanh(u),   u = sqrt(2/pi) (x + 0.044715 x^3)
     dx = dy (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
@@ -17,6 +20,15 @@ Why tanh stays in numpy: numpy computes tanh with SIMD instructions, about 0.4 n
 float32 element here; a compiled loop calls the C library's scalar tanh, about 17 ns (see
 lstm_sequence.py, which makes the same choice). Measured on the benchmark's 1024 x 512 on one
 core: forward 0.51 -> 0.32 ms, backward 0.50 -> 0.10 ms.
+
+ReLU's backward: one pass
+-------------------------
+dx = dy where y > 0, else 0. numpy writes it `g * (y > 0)`: one pass that makes a boolean
+array, and one that reads it back with g and multiplies. The compiled loop reads y and g once
+and writes dx once, choosing with a select (no branch to mispredict on random signs).
+Measured on the benchmark cnn's first ReLU (2 million float32) on one core: 1.05 -> 0.51 ms.
+Where y <= 0 the loop writes 0 even when dy is NaN or inf, as PyTorch's threshold_backward
+does (numpy's product gives NaN there).
 """
 import math
 
@@ -27,6 +39,15 @@ from .fast_path_switch import takes
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _CUBIC = 0.044715
+
+
+def relu_backward(backend, y, g):
+    """dx = g where y > 0, else 0, as NumpyBackend.relu_backward; None where the fast path does not apply."""
+    if not takes(backend, y, g) or y.shape != g.shape:
+        return None
+    dx = np.empty(g.shape, dtype=g.dtype)
+    _relu_backward(np.ascontiguousarray(y).reshape(-1), np.ascontiguousarray(g).reshape(-1), dx.reshape(-1))
+    return dx
 
 
 def gelu_tanh_forward(backend, x):
@@ -74,3 +95,10 @@ def _gelu_backward(x, t, g, dx, sqrt_2_over_pi, three_cubic, half, one):
     for i in range(x.size):
         du_dx = sqrt_2_over_pi * (one + three_cubic * x[i] * x[i])
         dx[i] = g[i] * (half * (one + t[i]) + half * x[i] * (one - t[i] * t[i]) * du_dx)
+
+
+@njit(cache=True)
+def _relu_backward(y, g, dx):
+    zero = g.dtype.type(0)
+    for i in range(y.size):
+        dx[i] = g[i] if y[i] > 0 else zero

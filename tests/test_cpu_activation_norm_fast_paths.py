@@ -1,11 +1,14 @@
-"""The CPU's compiled LayerNorm and GELU (backends/cpu_layer_norm.py, cpu_gelu.py) against the plain versions.
+"""The CPU's compiled LayerNorm, GELU and ReLU backward (backends/cpu_layer_norm.py, cpu_activations.py) against the
+plain versions.
 
 * LayerNorm's compiled rows give the plain backend's (y, xhat, rstd) and (dx, dweight, dbias), with and
   without weight and bias, over hypothesis-drawn shapes (one column, one row), non-contiguous inputs, float32
   and float64; a row holding NaN or inf comes out as it does in the plain version.
 * GELU's three-pass forward and one-pass backward give the plain backend's y, t and dx, including the
   float32 constants' rounding, and whole models (the nn layers) give the same gradients either way.
-* Both step aside where they do not apply, and in a student copy of cpu_layer_norm.py (its backward is a
+* ReLU's one-pass backward gives the plain `g * (y > 0)` wherever g is finite, and 0 where y <= 0 even for a
+  NaN or infinite g (PyTorch's threshold_backward).
+* All step aside where they do not apply, and in a student copy of cpu_layer_norm.py (its backward is a
   batchnorm-backward solution region) LayerNorm's backward runs the plain code.
 No wall-clock times are asserted here.
 """
@@ -18,7 +21,7 @@ from hypothesis import strategies as st
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
-from tinygrad_edu.backends import cpu_gelu, cpu_layer_norm, fast_path_switch, get_backend
+from tinygrad_edu.backends import cpu_activations, cpu_layer_norm, fast_path_switch, get_backend
 from tinygrad_edu.classroom import regions
 from tinygrad_edu.classroom.source import repository_root
 
@@ -93,8 +96,36 @@ def test_gelu_passes_equal_the_plain_version(shape, dtype, strided, seed):
     with fast_path_switch.plain():
         y0, t0 = CPU.gelu_tanh(x)
         dx0 = CPU.gelu_tanh_backward(x, t0, g)
-    assert cpu_gelu.gelu_tanh_forward(CPU, x) is not None
+    assert cpu_activations.gelu_tanh_forward(CPU, x) is not None
     assert_all_close((y, t, dx), (y0, t0, dx0), dtype)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), dtype=st.sampled_from([np.float32, np.float64]),
+       strided=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_relu_backward_equals_the_plain_version(shape, dtype, strided, seed):
+    rng = np.random.default_rng(seed)
+    y = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    if strided:
+        y, g = non_contiguous(y), non_contiguous(g)
+    dx = CPU.relu_backward(y, g)
+    assert cpu_activations.relu_backward(CPU, y, g) is not None
+    with fast_path_switch.plain():
+        expected = CPU.relu_backward(y, g)
+    assert dx.dtype == expected.dtype and dx.shape == expected.shape
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_relu_backward_drops_nan_gradients_where_the_unit_was_off_as_pytorch_does():
+    torch = pytest.importorskip("torch")
+    x = np.array([-1.0, 0.0, 2.0, -3.0, 4.0], dtype=np.float32)
+    g = np.array([np.nan, np.inf, np.nan, 1.0, 5.0], dtype=np.float32)
+    ours = tg.tensor(x, requires_grad=True)
+    F.relu(ours).backward(tg.tensor(g))
+    theirs = torch.tensor(x, requires_grad=True)
+    torch.relu(theirs).backward(torch.tensor(g))
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())      # [0, 0, nan, 0, 5]
 
 
 def test_a_transformer_block_has_the_same_gradients_either_way():
@@ -116,13 +147,14 @@ def test_the_fast_paths_step_aside_where_they_do_not_apply():
     x = np.ones((2, 3), np.float32)
     cuda = types.SimpleNamespace(name="cuda")
     assert cpu_layer_norm.layer_norm_forward(cuda, x, None, None, 1e-5) is None
-    assert cpu_gelu.gelu_tanh_forward(cuda, x) is None
-    assert cpu_gelu.gelu_tanh_forward(CPU, x.astype(np.float16)) is None
+    assert cpu_activations.gelu_tanh_forward(cuda, x) is None
+    assert cpu_activations.gelu_tanh_forward(CPU, x.astype(np.float16)) is None
+    assert cpu_activations.relu_backward(CPU, x, np.ones((1, 3), np.float32)) is None          # broadcast g
     assert cpu_layer_norm.layer_norm_forward(CPU, np.ones((0, 3), np.float32), None, None, 1e-5) is None
     assert cpu_layer_norm.layer_norm_forward(CPU, x, np.ones(3), None, 1e-5) is None      # mixed dtypes
     with fast_path_switch.plain():
         assert cpu_layer_norm.layer_norm_forward(CPU, x, None, None, 1e-5) is None
-        assert cpu_gelu.gelu_tanh_backward(CPU, x, x, x) is None
+        assert cpu_activations.gelu_tanh_backward(CPU, x, x, x) is None
 
 
 def test_a_student_copy_runs_the_plain_layer_norm_backward():
