@@ -420,3 +420,33 @@ def test_integer_factories():
     assert tg.zeros(2, dtype=tg.int64).dtype == tg.int64
     assert tg.randint(0, 3, (2,), dtype=tg.int64).dtype == tg.int64
     assert tg.full((2,), True).dtype == tg.bool
+
+
+def test_a_kept_loss_does_not_keep_the_steps_activations_after_backward():
+    """PyTorch's nodes keep no inputs: a training loop that keeps its last loss must not keep every activation
+    of that step (through the nodes' inputs) until the next loss replaces it."""
+    import gc
+    import weakref
+    tg.manual_seed(0)
+    layer1, layer2 = tg.nn.Linear(8, 16), tg.nn.Linear(16, 3)
+    hidden = layer1(tg.randn(4, 8)).relu()
+    activation = weakref.ref(hidden.array)
+    loss = layer2(hidden).sum()
+    del hidden
+    gc.collect()
+    assert activation() is not None              # before backward the graph needs it
+    loss.backward()
+    gc.collect()
+    assert activation() is None                  # after it, the kept loss no longer holds it
+    assert loss.grad_fn is not None and layer1.weight.grad is not None
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()                          # (its saved arrays are gone: a clear error, as in PyTorch)
+
+
+def test_a_graph_without_saved_arrays_can_still_be_walked_twice():
+    a, b = tg.randn(3, requires_grad=True), tg.randn(3, requires_grad=True)
+    total = (a + b).sum()
+    total.backward()
+    total.backward()                             # neither node saved an array: allowed, as in PyTorch
+    np.testing.assert_allclose(a.grad.numpy(), np.full(3, 2.0))
+    assert "AddBackward" in tg.viz.graph(total)   # and the graph can still be drawn

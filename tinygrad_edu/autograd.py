@@ -207,6 +207,20 @@ def _viewed_input(out, tensors):
     return None
 
 
+class _UsedInput:
+    """What a node keeps of a non-leaf input once a backward (without retain_graph) has gone through it: the
+    shape, dtype and version counter, not the tensor and its memory.
+
+    Without this, a training loop that keeps its last `loss` (to print it, say) keeps the whole graph behind
+    it, and through the nodes' inputs every activation of that step, until the next step's loss replaces it:
+    twice a step's activations at the peak. PyTorch's nodes keep no inputs at all, for the same reason.
+    """
+    __slots__ = ("shape", "dtype", "_counter")
+
+    def __init__(self, tensor):
+        self.shape, self.dtype, self._counter = tensor.shape, tensor.dtype, tensor._counter
+
+
 def _check_versions(node):
     """Refuse to backward through `node` if memory it saved has been changed in place since it was made."""
     for counter in [t._counter for t in node.inputs] + [node.out_counter]:
@@ -274,10 +288,10 @@ def run_backward(tensor, grad, retain_graph=False):
         for t, parent, need, ig in zip(node.inputs, node.parents, node.needs_input_grad, input_grads):
             if not need or ig is None:
                 continue
-            if ig.shape != t.array.shape:
+            if tuple(ig.shape) != t.shape:
                 raise RuntimeError(
                     f"{node.name} returned a gradient of shape {tuple(ig.shape)} for an input of shape "
-                    f"{tuple(t.array.shape)}; a backward must return one gradient shaped like each input")
+                    f"{t.shape}; a backward must return one gradient shaped like each input")
             # BEGIN SOLUTION topo-sort  send ig to the leaf t, or add it to what is pending for t's node (parent)
             if parent is None:
                 _accumulate_leaf(t, ig)
@@ -286,8 +300,10 @@ def run_backward(tensor, grad, retain_graph=False):
             else:
                 pending[parent] = ig
             # END SOLUTION
-        if not retain_graph and node.saved:
-            node.saved = None
+        if not retain_graph:
+            if node.saved:
+                node.saved = None
+            node.inputs = tuple([t if parent is None else _UsedInput(t) for t, parent in zip(node.inputs, node.parents)])
 
 
 def _accumulate_leaf(t, g):
