@@ -1,8 +1,8 @@
 """SGD, Adam and AdamW updating every parameter at once from flat buffers (PyTorch's foreach / fused).
 
 The per-parameter path (`foreach=False`) is the definition; the flat path must give the same
-parameters and state, on the CPU (the very same numpy code run over flat buffers: equal to the
-last bit) and on the simulated "cuda" device (one kernel launch of kernels/optimizer.py), over
+parameters and state, on the CPU (the same numpy code run over flat buffers, or for Adam and
+AdamW one compiled loop, backends/cpu_optimizer.py: equal to the last bit either way) and on the simulated "cuda" device (one kernel launch of kernels/optimizer.py), over
 several steps of a training loop with the awkward parts in it: a parameter without a gradient
 in a step, zero_grad both ways, gradients accumulated over two backwards, weight decay, two
 parameter groups with different learning rates, a state dict saved and loaded mid-training,
@@ -158,6 +158,35 @@ def test_flat_path_equals_the_per_parameter_path_on_the_cpu(kind, options, dtype
         assert b.dtype == dtype
     assert_states_equal(state_arrays(single_opt, single), state_arrays(flat_opt, flat))
     assert single_opt.state_dict()["param_groups"] == flat_opt.state_dict()["param_groups"]
+
+
+def test_adam_on_the_cpu_is_one_compiled_pass_per_run(monkeypatch):
+    from tinygrad_edu.backends import cpu_optimizer
+    passes = []
+    compiled = cpu_optimizer._adam_loop
+    monkeypatch.setattr(cpu_optimizer, "_adam_loop", lambda *a: passes.append(a[0].size) or compiled(*a))
+    model, _ = train_ours("adamw", dict(lr=0.01, weight_decay=0.1), np.float32)
+    assert len(passes) >= 2 * STEPS                      # every step, each group's run in one pass
+    assert max(passes) > 1                               # a run: several parameters at once
+
+
+def test_a_student_copy_runs_its_own_adam_update_on_the_cpu():
+    import types
+    from tinygrad_edu.classroom import regions
+    from tinygrad_edu.classroom.source import repository_root
+    path = "tinygrad_edu/backends/cpu_optimizer.py"
+    source = repository_root() / path
+    cut_text, cut = regions.cut(path, source.read_text(), lambda r: r.marker_id if r.marker_id == "adam" else None)
+    if not cut:
+        pytest.skip("this copy no longer marks adam's regions (a student copy)")
+    assert all(region.prompt for region, _ in cut)
+    module = types.ModuleType("tinygrad_edu.backends.cpu_optimizer_student_copy")
+    module.__package__ = "tinygrad_edu.backends"
+    exec(compile(cut_text, str(source), "exec"), module.__dict__)
+    p = np.ones(3, np.float32)
+    assert module.adam_step(p, p, p.copy(), p.copy(), None, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                            weight_decay=0.0, step=1) is False
+    np.testing.assert_array_equal(p, 1)                  # nothing was done: optim/adam.py's update runs instead
 
 
 @pytest.mark.parametrize("fused,foreach", [(True, None), (None, True), (False, None)])

@@ -342,3 +342,4 @@ class CudaBackend(NumpyBackend):
         from tinygrad_edu.kernels import optimizer
         optimizer.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, xp=self.xp,
                             **self.launch["elementwise"], **options)
+        return True

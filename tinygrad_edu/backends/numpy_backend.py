@@ -189,6 +189,13 @@ class NumpyBackend:
         dxhat = g if weight is None else g * weight
         return _normalize_backward(dxhat, xhat, rstd, (1,)), (g * xhat).sum(axis=0), g.sum(axis=0)
 
+    # ---- optimizer steps over flat buffers (kernels/optimizer.py on the GPU) ------------------------
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **options):
+        """Adam's/AdamW's update of flat 1-D arrays in one compiled pass (cpu_optimizer.py), in place; returns
+        False, doing nothing, where that does not apply, and optim/adam.py then runs its numpy update."""
+        from . import cpu_optimizer
+        return self.xp is np and cpu_optimizer.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **options)
+
     # ---- checks of the data -----------------------------------------------------------------
     def check_later(self, check):
         """Run `check()`, which raises on bad data. On the CPU the data is already here: run it now."""

@@ -19,8 +19,9 @@ class Adam(Optimizer):
 
     `foreach` / `fused` (PyTorch's options): by default the parameters are updated together
     from flat buffers (optim/optimizer.py), on "cuda" by one kernel launch for all of them
-    (kernels/optimizer.py), on the CPU by this same code run once over the flat buffers;
-    `foreach=False` updates them one at a time.
+    (kernels/optimizer.py), on the CPU by one compiled pass over them (backends/cpu_optimizer.py,
+    or this same code run once over the flat buffers where that does not apply);
+    `foreach=False` updates them one at a time with this code.
     """
 
     decoupled_weight_decay = False   # AdamW sets this: weight decay shrinks p instead of adding to g
@@ -50,12 +51,12 @@ class Adam(Optimizer):
                 v = self._buffer(p, state, "exp_avg_sq").array
 
                 backend = self._use_kernel(state, "adam_step")
-                if backend is not None:             # a run on "cuda": the whole update in one launch
-                    maxima = self._buffer(p, state, "max_exp_avg_sq").array if amsgrad else None
-                    backend.adam_step(p.array, g, m, v, maxima, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                                      weight_decay=weight_decay, step=t, decoupled=self.decoupled_weight_decay,
-                                      amsgrad=amsgrad)
-                    continue
+                if backend is not None:             # a run: the whole update in one pass (a CUDA launch, or
+                    maxima = self._buffer(p, state, "max_exp_avg_sq").array if amsgrad else None   # compiled)
+                    if backend.adam_step(p.array, g, m, v, maxima, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                         weight_decay=weight_decay, step=t, decoupled=self.decoupled_weight_decay,
+                                         amsgrad=amsgrad):
+                        continue
 
                 if weight_decay != 0:
                     if self.decoupled_weight_decay:

@@ -246,7 +246,8 @@ class Optimizer:
         return state
 
     def _use_kernel(self, state, name):
-        """The backend to launch the fused kernel `name` (kernels/optimizer.py) on, for a run; else None."""
+        """The backend whose fused update `name` runs a run in one pass (a kernel of kernels/optimizer.py on "cuda",
+        a compiled loop of backends/cpu_optimizer.py on the CPU); else None."""
         if type(state) is not _RunState or self._flat_mode == "foreach":
             return None
         backend = state.bucket.backend
