@@ -95,8 +95,7 @@ ASSIGNMENTS = (
         "add up. No Python loop over positions: loop over the kh*kw window offsets only."),
     Assignment(
         "batchnorm-backward", "Batch normalisation backward", 10,
-        ("tinygrad_edu/ops/normalization.py", "tinygrad_edu/backends/cpu_layer_norm.py"), _tests("batchnorm-backward"),
-        90,
+        ("tinygrad_edu/ops/normalization.py",), _tests("batchnorm-backward"), 90,
         "Derive and write the backward of normalisation: dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * "
         "xhat)) / std over the normalised axes, shared by LayerNorm and BatchNorm, and `BatchNormTrain."
         "backward` with the gradients of weight and bias. Checked in float64 with finite differences for 2-D "
