@@ -1,0 +1,163 @@
+"""Attention's softmax on the CPU in a few compiled passes around numpy's exp and BLAS's products.
+
+Scaled dot-product attention (NumpyBackend.attention_forward / attention_backward) is two
+batched matrix products each way with a row softmax in between. The products go to BLAS.
+The softmax, written as whole-array numpy, is a chain of passes over the (B, L, S) scores,
+each with its own temporary: scale, add the causal mask, the row maximum, subtract it, exp,
+the row sum, divide, the logsumexp; and the backward as many again. For a transformer's short
+rows (S = 64 keys) numpy's row reductions are slow too (a row maximum over (64, 64, 64)
+scores takes as long as the exp).
+
+Here each row is handled whole, while it is in the cache, by a compiled loop (Numba's @njit),
+and only the exp, which numpy does with SIMD instructions, stays a numpy call (see
+lstm_sequence.py for why a compiled loop should not compute exp or tanh itself):
+
+    forward:   s = q k^T (BLAS);  per row: s = s * scale (+ causal -inf), m = max(s), s -= m;
+               p = exp(s) (numpy);  per row: l = sum(p), p /= l, lse = m + log(l);  out = p v (BLAS)
+    backward:  s = q k^T (BLAS);  per row: s = s * scale (+ causal -inf) - lse;  p = exp(s) (numpy);
+               dv = p^T dO, dp = dO v^T (BLAS);  per row: ds = p (dp - rowsum(dO * O)) * scale;
+               dq = ds k, dk = ds^T q (BLAS)
+
+with the plain version's rules for odd rows: a row whose maximum is not finite is shifted by
+0 instead (a row masked everywhere gives p = 0 and lse = -inf; +inf or NaN give NaN, as
+numpy does), and a row whose lse is not finite gets p = 0 in the backward (NaN where its score
+is NaN or +inf, as 0 * NaN is in the plain version). An additive mask
+is added by numpy (after the scale, as in the plain version) before the first pass. Causal rows only look at keys j <= i; the masked
+entries are written as -inf (p = 0) without reading the product there.
+
+In a student copy the backward's passes are part of the attention-backward assignment:
+`attention_backward` returns None there, and the student's NumpyBackend.attention_backward runs.
+"""
+import numpy as np
+from numba import njit
+
+from .fast_path_switch import takes
+
+
+def attention_forward(backend, q, k, v, scale, causal, mask):
+    """(out, lse) as NumpyBackend.attention_forward; None where the fast path does not apply."""
+    if not takes(backend, q, k, v) or (mask is not None and not takes(backend, q, mask)):
+        return None
+    scores, scale = _raw_scores(backend, q, k, scale, mask)
+    number = scores.dtype.type
+    top = np.empty(scores.shape[:-1], dtype=scores.dtype)
+    _scale_and_shift(scores, number(scale), causal, top)
+    np.exp(scores, out=scores)
+    lse = np.empty_like(top)
+    _normalise(scores, top, lse)
+    return backend.matmul(scores, v), lse
+
+
+def attention_backward(backend, q, k, v, out, lse, dout, scale, causal, mask):
+    """(dq, dk, dv) as NumpyBackend.attention_backward; None where the fast path does not apply."""
+    # BEGIN SOLUTION attention-backward  (optional) the compiled form of your attention_backward
+    # BEGIN PROMPT
+    # return None   # not part of this copy: attention's backward runs your attention_backward
+    # END PROMPT
+    if not takes(backend, q, k, v, out, lse, dout) or (mask is not None and not takes(backend, q, mask)):
+        return None
+    p, remaining_scale = _raw_scores(backend, q, k, scale, mask)
+    number = p.dtype.type
+    _scale_and_subtract(p, number(remaining_scale), causal, np.ascontiguousarray(lse))
+    np.exp(p, out=p)
+    dv = backend.matmul(p.swapaxes(-1, -2), dout)
+    ds = backend.matmul(dout, v.swapaxes(-1, -2))                        # dP
+    _softmax_backward(ds, p, np.ascontiguousarray(dout), np.ascontiguousarray(out), number(scale))
+    return backend.matmul(ds, k), backend.matmul(ds.swapaxes(-1, -2), q), dv
+    # END SOLUTION
+
+
+def _raw_scores(backend, q, k, scale, mask):
+    """(q k^T, the scale still to apply): a fresh C-contiguous (B, L, S) array. With a mask, the scale is applied
+    here and the mask added (by numpy), and 1 is left to apply. k^T is made contiguous first: BLAS runs the
+    batch of small products faster on it than on a transposed view."""
+    scores = backend.matmul(q, np.ascontiguousarray(k.swapaxes(-1, -2)))
+    if mask is None:
+        return scores, scale
+    scores *= scale
+    scores += mask
+    return scores, 1.0
+
+
+@njit(cache=True)
+def _scale_and_shift(scores, scale, causal, top):
+    """Each row: s = s * scale (-inf right of the diagonal when causal), top = its maximum (0 where that is
+    not finite), s -= top."""
+    batch, rows, keys = scores.shape
+    minus_infinity = -np.inf
+    for b in range(batch):
+        for i in range(rows):
+            row = scores[b, i]
+            visible = min(i + 1, keys) if causal else keys
+            highest = minus_infinity
+            for j in range(visible):
+                row[j] *= scale
+                highest = max(highest, row[j])
+            for j in range(visible, keys):
+                row[j] = minus_infinity
+            if not np.isfinite(highest):
+                highest = 0.0
+            top[b, i] = highest
+            for j in range(visible):
+                row[j] -= highest
+
+
+@njit(cache=True, error_model="numpy")       # x / 0 without a check: the division vectorises
+def _normalise(p, top, lse):
+    """Each row of p = exp(shifted scores): divide by its sum (1 where the sum is 0); lse = top + log(sum)."""
+    batch, rows, keys = p.shape
+    for b in range(batch):
+        for i in range(rows):
+            row = p[b, i]
+            total = 0.0
+            for j in range(keys):
+                total += row[j]
+            lse[b, i] = top[b, i] + np.log(total) if total > 0 or total != total else -np.inf
+            divisor = row.dtype.type(total if total != 0 else 1.0)
+            for j in range(keys):
+                row[j] /= divisor
+
+
+@njit(cache=True)
+def _scale_and_subtract(scores, scale, causal, lse):
+    # BEGIN SOLUTION attention-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (attention_backward returns None before calling it)
+    # END PROMPT
+    batch, rows, keys = scores.shape
+    minus_infinity = -np.inf
+    for b in range(batch):
+        for i in range(rows):
+            row = scores[b, i]
+            visible = min(i + 1, keys) if causal else keys
+            shift = lse[b, i]
+            if np.isfinite(shift):
+                for j in range(visible):
+                    row[j] = row[j] * scale - shift
+            else:                     # no finite logsumexp: p = 0, except NaN where the score is NaN or +inf
+                for j in range(visible):
+                    score = row[j] * scale
+                    row[j] = minus_infinity if score < np.inf else np.nan
+            for j in range(visible, keys):
+                row[j] = minus_infinity
+    # END SOLUTION
+
+
+@njit(cache=True)
+def _softmax_backward(ds, p, dout, out, scale):
+    """ds holds dP = dO V^T; make it dS = P * (dP - rowsum(dO * O)) * scale, row by row."""
+    # BEGIN SOLUTION attention-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (attention_backward returns None before calling it)
+    # END PROMPT
+    batch, rows, keys = ds.shape
+    width = dout.shape[2]
+    for b in range(batch):
+        for i in range(rows):
+            dot = 0.0
+            for e in range(width):
+                dot += dout[b, i, e] * out[b, i, e]
+            row, probabilities = ds[b, i], p[b, i]
+            for j in range(keys):
+                row[j] = probabilities[j] * (row[j] - dot) * scale
+    # END SOLUTION
