@@ -98,7 +98,7 @@ def test_a_student_copy_runs_its_own_attention_backward():
     assert all(region.prompt for region, _ in cut)
     module = types.ModuleType("tinygrad_edu.backends.cpu_attention_student_copy")
     module.__package__ = "tinygrad_edu.backends"
-    exec(compile(cut_text, str(source), "exec"), module.__dict__)
-    q = np.ones((1, 2, 2))
-    out, lse = module.attention_forward(CPU, q, q, q, 1.0, False, None)     # the forward is no assignment's
+    exec(compile(cut_text, str(source), "exec"), module.__dict__)   # (nothing below compiles a loop: a copy
+    q = np.ones((1, 2, 2))                                          # of this file must not share its cache)
+    out, lse = cpu_attention.attention_forward(CPU, q, q, q, 1.0, False, None)   # the forward is no assignment's
     assert module.attention_backward(CPU, q, q, q, out, lse, q, 1.0, False, None) is None
