@@ -155,9 +155,15 @@ def test_chunked_conv2d_equals_the_plain_conv2d(dtype, case, chunk_bytes):
 def test_conv2d_takes_the_fast_path_on_the_cpu_and_steps_aside_elsewhere():
     x, w = np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32)
     geometry = ((3, 3), (1, 1), (1, 1), (1, 1))
-    y, saved = cpu_conv.conv2d_forward(CPU, x, w, None, geometry, 1)
+    y, saved, cols = cpu_conv.conv2d_forward(CPU, x, w, None, geometry, 1)
     assert y.shape == (2, 4, 5, 5) and y.flags.c_contiguous
-    np.testing.assert_array_equal(saved, x)                # the input is kept, not its (9 times larger) columns
+    np.testing.assert_array_equal(saved, x)
+    assert cols.shape == (27, 2 * 25)                      # one chunk: its columns are kept for the backward
+    before, cpu_conv.CHUNK_BYTES = cpu_conv.CHUNK_BYTES, 1
+    try:
+        assert cpu_conv.conv2d_forward(CPU, x, w, None, geometry, 1)[2] is None   # chunks: remade in backward
+    finally:
+        cpu_conv.CHUNK_BYTES = before
     elsewhere = types.SimpleNamespace(name="cuda")
     assert cpu_conv.conv2d_forward(elsewhere, x, w, None, geometry, 1) is None
     assert cpu_conv.conv2d_forward(CPU, x.astype(np.float16), w.astype(np.float16), None, geometry, 1) is None
@@ -172,13 +178,13 @@ def test_results_never_share_memory_with_the_reused_temporaries():
     rng = np.random.default_rng(0)
     x, w, b = (rng.standard_normal(s) for s in ((2, 3, 6, 6), (4, 3, 3, 3), (4,)))
     geometry = ((3, 3), (1, 1), (1, 1), (1, 1))
-    y1, saved1 = cpu_conv.conv2d_forward(CPU, x, w, b, geometry, 1)
+    y1, saved1, cols1 = cpu_conv.conv2d_forward(CPU, x, w, b, geometry, 1)
     g1 = rng.standard_normal(y1.shape)
-    grads1 = cpu_conv.conv2d_backward(g1, saved1, w, geometry, 1, (True, True, True), True)
-    kept = [a.copy() for a in (y1, saved1, *grads1)]
-    y2, saved2 = cpu_conv.conv2d_forward(CPU, 2 * x, 3 * w, b, geometry, 1)     # the same shapes again
-    cpu_conv.conv2d_backward(5 * g1, saved2, 3 * w, geometry, 1, (True, True, True), True)
-    for before, after in zip(kept, (y1, saved1, *grads1)):
+    grads1 = cpu_conv.conv2d_backward(g1, saved1, cols1, w, geometry, 1, (True, True, True), True)
+    kept = [a.copy() for a in (y1, saved1, cols1, *grads1)]
+    y2, saved2, cols2 = cpu_conv.conv2d_forward(CPU, 2 * x, 3 * w, b, geometry, 1)     # the same shapes again
+    cpu_conv.conv2d_backward(5 * g1, saved2, cols2, 3 * w, geometry, 1, (True, True, True), True)
+    for before, after in zip(kept, (y1, saved1, cols1, *grads1)):
         np.testing.assert_array_equal(before, after)
 
 

@@ -446,3 +446,17 @@ def test_a_parameter_whose_memory_is_held_is_not_moved_until_it_is_let_go(runs):
     assert runs["runs"] >= 5
     for a, b in zip(values(params), values(single)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_inside_plain_the_cpu_adam_runs_the_numpy_update(monkeypatch):
+    from tinygrad_edu.backends import cpu_optimizer, fast_path_switch
+    passes = []
+    compiled = cpu_optimizer._adam_loop
+    monkeypatch.setattr(cpu_optimizer, "_adam_loop", lambda *a: passes.append(1) or compiled(*a))
+    with fast_path_switch.plain():
+        plain, _ = train_ours("adam", dict(lr=0.05), np.float32)
+    assert passes == []
+    fast, _ = train_ours("adam", dict(lr=0.05), np.float32)
+    assert passes
+    for a, b in zip(values(plain), values(fast)):
+        np.testing.assert_array_equal(a, b)              # the compiled pass is the numpy update, to the last bit

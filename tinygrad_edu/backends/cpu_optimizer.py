@@ -27,18 +27,21 @@ import math
 import numpy as np
 from numba import njit
 
+from . import fast_path_switch
+
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, step,
               decoupled=False, amsgrad=False):
     """One Adam (AdamW with `decoupled`) step over flat 1-D numpy arrays, in place; True when done, False where
-    this path does not apply (then optim/adam.py does the update with whole-array operations)."""
+    this path does not apply, or inside `fast_path_switch.plain()` (then optim/adam.py does the update with
+    whole-array operations)."""
     # BEGIN SOLUTION adam  (optional: the compiled CPU Adam) return False, and optim/adam.py runs your update
     # BEGIN PROMPT
     # return False   # not part of this copy: Adam.step runs your update
     # END PROMPT
     arrays = (param, grad, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())
     dtype = param.dtype
-    if dtype not in (np.float32, np.float64) or any(
+    if not fast_path_switch.active() or dtype not in (np.float32, np.float64) or any(
             type(a) is not np.ndarray or a.dtype != dtype or a.ndim != 1 or a.shape != param.shape
             or not a.flags.c_contiguous for a in arrays):
         return False

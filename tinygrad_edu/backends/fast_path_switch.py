@@ -1,4 +1,5 @@
-"""The one switch for the CPU's compiled fast paths (cpu_conv.py, cpu_layer_norm.py, cpu_activations.py).
+"""The one switch for the CPU's compiled fast paths (cpu_conv.py, cpu_layer_norm.py, cpu_activations.py,
+cpu_attention.py, cpu_optimizer.py).
 
 Each fast path computes exactly what a plain, readable version of its op computes, only
 faster. `plain()` turns them all off in the calling thread, so that tests (and curious
@@ -29,6 +30,11 @@ def plain():
         yield
     finally:
         _switch.on = before
+
+
+def active():
+    """Whether the fast paths are on in this thread (False inside `plain()`)."""
+    return _switch.on
 
 
 def takes(backend, *arrays):

@@ -31,8 +31,8 @@ class Conv2d(Function):
         fast = cpu_conv.conv2d_forward(b, x, weight, bias, geometry, groups)     # chunks of images, one GEMM each
         self.compiled = fast is not None
         if self.compiled:
-            y, x_contiguous = fast
-            self.save_for_backward(x_contiguous, weight)
+            y, x_contiguous, cols = fast
+            self.save_for_backward(x_contiguous, cols, weight)
             return y
         cols = b.im2col(x, *geometry)                                   # (N, C*kh*kw, L)
         length = cols.shape[-1]
@@ -49,8 +49,8 @@ class Conv2d(Function):
     def backward(self, g):
         if self.compiled:
             from ..backends import cpu_conv
-            x, weight = self.saved
-            return cpu_conv.conv2d_backward(g, x, weight, self.geometry, self.groups, self.needs_input_grad,
+            x, cols, weight = self.saved
+            return cpu_conv.conv2d_backward(g, x, cols, weight, self.geometry, self.groups, self.needs_input_grad,
                                             self.has_bias)
         cols, weight = self.saved
         b, xp = self.backend, self.xp
