@@ -460,3 +460,20 @@ def test_inside_plain_the_cpu_adam_runs_the_numpy_update(monkeypatch):
     assert passes
     for a, b in zip(values(plain), values(fast)):
         np.testing.assert_array_equal(a, b)              # the compiled pass is the numpy update, to the last bit
+
+
+@pytest.mark.parametrize("options", [dict(lr=0.1), dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                                     dict(lr=0.1, momentum=0.5, dampening=0.3)])
+def test_sgd_on_the_cpu_is_one_compiled_pass_per_run_equal_to_the_numpy_update(options, monkeypatch):
+    from tinygrad_edu.backends import cpu_optimizer, fast_path_switch
+    passes = []
+    compiled = cpu_optimizer._sgd_loop
+    monkeypatch.setattr(cpu_optimizer, "_sgd_loop", lambda *a: passes.append(a[0].size) or compiled(*a))
+    with fast_path_switch.plain():
+        plain, plain_opt = train_ours("sgd", options, np.float32)
+    assert passes == []
+    fast, fast_opt = train_ours("sgd", options, np.float32)
+    assert len(passes) >= 2 * STEPS and max(passes) > 1
+    for a, b in zip(values(plain), values(fast)):
+        np.testing.assert_array_equal(a, b)
+    assert_states_equal(state_arrays(plain_opt, plain), state_arrays(fast_opt, fast))

@@ -1,4 +1,4 @@
-"""Adam's update on the CPU as one compiled pass over the optimizer's flat buffers.
+"""Adam's and SGD's updates on the CPU as one compiled pass over the optimizer's flat buffers.
 
 optim/adam.py writes the update as whole-array numpy operations: about a dozen passes over
 the parameters, m and v (and temporaries as large), each a trip through memory. The
@@ -19,8 +19,12 @@ so every division is checked first, one element at a time; `error_model="numpy"`
 numpy's rule (inf or nan, no check), and the compiler is free to do 16 elements at once. Measured on the benchmark gpt's
 AdamW (0.42 million float32 parameters) on one core: 1.44 -> 0.17 ms per step.
 
-In a student copy this is part of the adam assignment: `adam_step` returns False there, and
-optim/adam.py runs the student's update instead.
+SGD (with momentum, dampening, Nesterov and L2 weight decay, optim/sgd.py's rule) gets the same
+treatment in `sgd_step`: its plain update is two to six passes, the loop is one (benchmark mlp,
+0.2 million parameters, plain SGD: 36 -> 22 microseconds per step).
+
+In a student copy the Adam loop is part of the adam assignment: `adam_step` returns False there,
+and optim/adam.py runs the student's update instead.
 """
 import math
 
@@ -40,12 +44,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, be
     # return False   # not part of this copy: Adam.step runs your update
     # END PROMPT
     arrays = (param, grad, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())
-    dtype = param.dtype
-    if not fast_path_switch.active() or dtype not in (np.float32, np.float64) or any(
-            type(a) is not np.ndarray or a.dtype != dtype or a.ndim != 1 or a.shape != param.shape
-            or not a.flags.c_contiguous for a in arrays):
+    if not _takes(arrays):
         return False
-    number = dtype.type
+    number = param.dtype.type
     decay = 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1
     l2 = 0 if decoupled else weight_decay
     _adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq, bool(amsgrad),
@@ -53,6 +54,41 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, be
                number(lr / (1 - beta1 ** step)), number(math.sqrt(1 - beta2 ** step)), number(eps))
     return True
     # END SOLUTION
+
+
+def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+             first=False):
+    """One SGD step over flat 1-D numpy arrays, in place (param, and momentum_buffer unless momentum is 0; `first`:
+    the buffer starts as the gradient); True when done, False where this path does not apply."""
+    arrays = (param, grad) + ((momentum_buffer,) if momentum != 0 else ())
+    if not _takes(arrays):
+        return False
+    number = param.dtype.type
+    _sgd_loop(param, grad, grad if momentum == 0 else momentum_buffer, number(lr), number(momentum),
+              number(1 - dampening), number(weight_decay), bool(nesterov), bool(first))
+    return True
+
+
+def _takes(arrays):
+    """Whether the loops take these arrays: fast paths on, numpy float32/float64 1-D C-contiguous arrays of one
+    dtype and length."""
+    first = arrays[0]
+    return fast_path_switch.active() and first.dtype in (np.float32, np.float64) and all(
+        type(a) is np.ndarray and a.dtype == first.dtype and a.ndim == 1 and a.shape == first.shape
+        and a.flags.c_contiguous for a in arrays)
+
+
+@njit(cache=True)
+def _sgd_loop(param, grad, buffer, lr, momentum, one_minus_dampening, weight_decay, nesterov, first):
+    for i in range(param.size):
+        d = grad[i]
+        if weight_decay != 0:
+            d = d + weight_decay * param[i]
+        if momentum != 0:
+            b = d if first else buffer[i] * momentum + one_minus_dampening * d
+            buffer[i] = b
+            d = d + momentum * b if nesterov else b
+        param[i] = param[i] - lr * d
 
 
 @njit(cache=True, error_model="numpy")      # numpy's rules for x / 0 (inf, nan): no check, so it vectorises

@@ -336,6 +336,7 @@ class CudaBackend(NumpyBackend):
         """SGD's update of flat 1-D arrays, in place, in one launch (options: kernels/optimizer.py sgd_step)."""
         from tinygrad_edu.kernels import optimizer
         optimizer.sgd_step(param, grad, momentum_buffer, xp=self.xp, **self.launch["elementwise"], **options)
+        return True
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **options):
         """Adam's/AdamW's update of flat 1-D arrays, in place, in one launch (kernels/optimizer.py adam_step)."""

@@ -196,6 +196,12 @@ class NumpyBackend:
         from . import cpu_optimizer
         return self.xp is np and cpu_optimizer.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **options)
 
+    def sgd_step(self, param, grad, momentum_buffer, **options):
+        """SGD's update of flat 1-D arrays in one compiled pass (cpu_optimizer.py), in place; False, doing nothing,
+        where that does not apply, and optim/sgd.py then runs its numpy update."""
+        from . import cpu_optimizer
+        return self.xp is np and cpu_optimizer.sgd_step(param, grad, momentum_buffer, **options)
+
     # ---- checks of the data -----------------------------------------------------------------
     def check_later(self, check):
         """Run `check()`, which raises on bad data. On the CPU the data is already here: run it now."""

@@ -52,22 +52,19 @@ class SGD(Optimizer):
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
             # p: one parameter, or a run of them as one flat tensor (optimizer.py); the update is the same
             for p, state in self._updates(group, stateful=momentum != 0):
+                first = momentum != 0 and state.get("momentum_buffer") is None   # the buffer starts as d
                 backend = self._use_kernel(state, "sgd_step")
-                if backend is not None:             # a run on "cuda": the whole update in one launch
-                    first, buf = False, None
-                    if momentum != 0:
-                        first = state.get("momentum_buffer") is None
-                        buf = self._buffer(p, state, "momentum_buffer").array
-                    backend.sgd_step(p.array, p.grad.array, buf, lr=lr, momentum=momentum, dampening=dampening,
-                                     weight_decay=weight_decay, nesterov=nesterov, first=first)
-                    continue
+                if backend is not None:             # a run: the whole update in one pass (a CUDA launch, or compiled)
+                    buf = self._buffer(p, state, "momentum_buffer").array if momentum != 0 else None
+                    if backend.sgd_step(p.array, p.grad.array, buf, lr=lr, momentum=momentum, dampening=dampening,
+                                        weight_decay=weight_decay, nesterov=nesterov, first=first):
+                        continue
                 d = p.grad.array                     # never written to: it may be shared
                 if weight_decay != 0:
                     d = d + weight_decay * p.array
                 if momentum != 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:                 # first step: the buffer starts as the gradient itself
-                        buf = self._buffer(p, state, "momentum_buffer")
+                    buf = self._buffer(p, state, "momentum_buffer")
+                    if first:                       # first step: the buffer starts as the gradient itself
                         buf.array[...] = d
                     else:
                         buf.array *= momentum
