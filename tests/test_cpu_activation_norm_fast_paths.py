@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu.backends import cpu_activations, cpu_layer_norm, fast_path_switch, get_backend
-from tinygrad_edu.classroom import regions
-from tinygrad_edu.classroom.source import repository_root
+
+from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
 
@@ -158,17 +158,7 @@ def test_the_fast_paths_step_aside_where_they_do_not_apply():
 
 
 def test_a_student_copy_runs_the_plain_layer_norm_backward():
-    path = "tinygrad_edu/backends/cpu_layer_norm.py"
-    source = repository_root() / path
-    cut_text, cut = regions.cut(path, source.read_text(),
-                                lambda r: r.marker_id if r.marker_id == "batchnorm-backward" else None)
-    if not cut:
-        pytest.skip("this copy no longer marks batchnorm-backward's regions (a student copy)")
-    for region, _ in cut:                  # each stub says what the copy does instead of the fast path
-        assert region.prompt, f"{region.function}: a region without a prompt would ask the student to write it"
-    module = types.ModuleType("tinygrad_edu.backends.cpu_layer_norm_student_copy")
-    module.__package__ = "tinygrad_edu.backends"
-    exec(compile(cut_text, str(source), "exec"), module.__dict__)
+    module = module_as_in_a_student_copy("tinygrad_edu/backends/cpu_layer_norm.py", "batchnorm-backward")
     x = np.ones((2, 3))
     assert module.layer_norm_backward(CPU, x, x, np.ones((2, 1)), None) is None
     assert layer_norm_backward_is_compiled()       # while this, the instructor's copy, runs the compiled one

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygrad_edu.backends import cpu_attention, fast_path_switch, get_backend
-from tinygrad_edu.classroom import regions
-from tinygrad_edu.classroom.source import repository_root
+
+from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
 
@@ -89,16 +89,7 @@ def test_the_fast_path_steps_aside_where_it_does_not_apply():
 
 
 def test_a_student_copy_runs_its_own_attention_backward():
-    path = "tinygrad_edu/backends/cpu_attention.py"
-    source = repository_root() / path
-    cut_text, cut = regions.cut(path, source.read_text(),
-                                lambda r: r.marker_id if r.marker_id == "attention-backward" else None)
-    if not cut:
-        pytest.skip("this copy no longer marks attention-backward's regions (a student copy)")
-    assert all(region.prompt for region, _ in cut)
-    module = types.ModuleType("tinygrad_edu.backends.cpu_attention_student_copy")
-    module.__package__ = "tinygrad_edu.backends"
-    exec(compile(cut_text, str(source), "exec"), module.__dict__)   # (nothing below compiles a loop: a copy
-    q = np.ones((1, 2, 2))                                          # of this file must not share its cache)
+    module = module_as_in_a_student_copy("tinygrad_edu/backends/cpu_attention.py", "attention-backward")
+    q = np.ones((1, 2, 2))
     out, lse = cpu_attention.attention_forward(CPU, q, q, q, 1.0, False, None)   # the forward is no assignment's
     assert module.attention_backward(CPU, q, q, q, out, lse, q, 1.0, False, None) is None

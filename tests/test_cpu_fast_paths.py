@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu.backends import cpu_conv, get_backend
-from tinygrad_edu.classroom import regions
-from tinygrad_edu.classroom.source import repository_root
+
+from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
 
@@ -327,17 +327,7 @@ def test_max_pool_steps_aside_where_it_does_not_apply():
 # ---- in a student copy the fast paths switch themselves off ----------------------------------------
 @pytest.mark.parametrize("assignment", ["conv2d", "max-pool-backward"])
 def test_a_student_copy_of_the_module_runs_the_plain_versions(assignment):
-    path = "tinygrad_edu/backends/cpu_conv.py"
-    source = repository_root() / path
-    cut_text, cut = regions.cut(path, source.read_text(), lambda r: r.marker_id if r.marker_id == assignment else None)
-    if not cut:
-        pytest.skip(f"this copy no longer marks {assignment}'s regions (a student copy)")
-    assert all(a == assignment for _, a in cut)
-    for region, _ in cut:                  # each stub says what the copy does instead of the fast path
-        assert region.prompt, f"{region.function}: a region without a prompt would ask the student to write it"
-    module = types.ModuleType("tinygrad_edu.backends.cpu_conv_student_copy")
-    module.__package__ = "tinygrad_edu.backends"
-    exec(compile(cut_text, str(source), "exec"), module.__dict__)   # (nothing below compiles a loop)
+    module = module_as_in_a_student_copy("tinygrad_edu/backends/cpu_conv.py", assignment)
     x = np.ones((1, 1, 4, 4))
     if assignment == "conv2d":
         assert module.conv2d_forward(CPU, x, np.ones((1, 1, 3, 3)), None, ((3, 3), (1, 1), (1, 1), (1, 1)), 1) is None

@@ -17,6 +17,8 @@ from tinygrad_edu import optim
 from tinygrad_edu.kernels.launch import LAUNCHES
 from tinygrad_edu.optim import optimizer as optimizer_module
 
+from student_copy import module_as_in_a_student_copy
+
 pytestmark = pytest.mark.optim
 
 try:
@@ -171,18 +173,7 @@ def test_adam_on_the_cpu_is_one_compiled_pass_per_run(monkeypatch):
 
 
 def test_a_student_copy_runs_its_own_adam_update_on_the_cpu():
-    import types
-    from tinygrad_edu.classroom import regions
-    from tinygrad_edu.classroom.source import repository_root
-    path = "tinygrad_edu/backends/cpu_optimizer.py"
-    source = repository_root() / path
-    cut_text, cut = regions.cut(path, source.read_text(), lambda r: r.marker_id if r.marker_id == "adam" else None)
-    if not cut:
-        pytest.skip("this copy no longer marks adam's regions (a student copy)")
-    assert all(region.prompt for region, _ in cut)
-    module = types.ModuleType("tinygrad_edu.backends.cpu_optimizer_student_copy")
-    module.__package__ = "tinygrad_edu.backends"
-    exec(compile(cut_text, str(source), "exec"), module.__dict__)
+    module = module_as_in_a_student_copy("tinygrad_edu/backends/cpu_optimizer.py", "adam")
     p = np.ones(3, np.float32)
     assert module.adam_step(p, p, p.copy(), p.copy(), None, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
                             weight_decay=0.0, step=1) is False
