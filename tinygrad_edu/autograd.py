@@ -303,7 +303,8 @@ def run_backward(tensor, grad, retain_graph=False):
         if not retain_graph:
             if node.saved:
                 node.saved = None
-            node.inputs = tuple([t if parent is None else _UsedInput(t) for t, parent in zip(node.inputs, node.parents)])
+            node.inputs = tuple([t if parent is None else _UsedInput(t)        # leaves stay: they get gradients
+                                 for t, parent in zip(node.inputs, node.parents)])
 
 
 def _accumulate_leaf(t, g):

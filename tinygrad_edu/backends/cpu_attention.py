@@ -20,10 +20,10 @@ lstm_sequence.py for why a compiled loop should not compute exp or tanh itself):
 
 with the plain version's rules for odd rows: a row whose maximum is not finite is shifted by
 0 instead (a row masked everywhere gives p = 0 and lse = -inf; +inf or NaN give NaN, as
-numpy does), and a row whose lse is not finite gets p = 0 in the backward (NaN where its score
-is NaN or +inf, as 0 * NaN is in the plain version). An additive mask
-is added by numpy (after the scale, as in the plain version) before the first pass. Causal rows only look at keys j <= i; the masked
-entries are written as -inf (p = 0) without reading the product there.
+numpy does), and a row whose lse is not finite gets p = 0 in the backward (NaN where its
+score is NaN or +inf, as 0 * NaN is in the plain version). An additive mask is added by numpy
+(after the scale, as in the plain version) before the first pass. Causal rows only look at
+keys j <= i; the masked entries are written as -inf (p = 0) without reading the product there.
 
 In a student copy the backward's passes are part of the attention-backward assignment:
 `attention_backward` returns None there, and the student's NumpyBackend.attention_backward runs.

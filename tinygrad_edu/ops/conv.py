@@ -7,8 +7,8 @@ cols (N, C*kh*kw, OH*OW). Groups split the channels into independent convolution
 That is the plain version below, one product per image. On the CPU, Conv2d first tries
 backends/cpu_conv.py: the columns of a chunk of images as ONE matrix, so each pass (y, dW,
 dx) is one large GEMM per chunk, with compiled im2col/col2im loops, and the input is saved
-instead of its columns. It returns None where it does not apply (other devices, other
-dtypes, a student copy), and the plain version runs.
+(its columns too only when the whole batch is one chunk). It returns None where it does not
+apply (other devices, other dtypes, a student copy), and the plain version runs.
 """
 from ..autograd import Function
 

@@ -51,8 +51,8 @@ class Adam(Optimizer):
                 v = self._buffer(p, state, "exp_avg_sq").array
 
                 backend = self._use_kernel(state, "adam_step")
-                if backend is not None:             # a run: the whole update in one pass (a CUDA launch, or
-                    maxima = self._buffer(p, state, "max_exp_avg_sq").array if amsgrad else None   # compiled)
+                if backend is not None:             # a run: the whole update in one pass (CUDA launch or compiled loop)
+                    maxima = self._buffer(p, state, "max_exp_avg_sq").array if amsgrad else None
                     if backend.adam_step(p.array, g, m, v, maxima, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                          weight_decay=weight_decay, step=t, decoupled=self.decoupled_weight_decay,
                                          amsgrad=amsgrad):
