@@ -16,8 +16,9 @@ The scalars arrive in the arrays' dtype (float32 math stays float32, as in numpy
 and sqrt and the division are vector instructions, so the loop is vectorised. One detail
 decides that: by default Numba follows Python's rules, where x / 0 raises ZeroDivisionError,
 so every division is checked first, one element at a time; `error_model="numpy"` gives
-numpy's rule (inf or nan, no check), and the compiler is free to do 16 elements at once. Measured on the benchmark gpt's
-AdamW (0.42 million float32 parameters) on one core: 1.44 -> 0.17 ms per step.
+numpy's rule (inf or nan, no check), and the compiler is free to do 16 elements at once.
+Measured on the benchmark gpt's AdamW (0.42 million float32 parameters) on one core:
+1.44 -> 0.17 ms per step.
 
 SGD (with momentum, dampening, Nesterov and L2 weight decay, optim/sgd.py's rule) gets the same
 treatment in `sgd_step`: its plain update is two to six passes, the loop is one (benchmark mlp,
