@@ -40,13 +40,12 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, be
     """One Adam (AdamW with `decoupled`) step over flat 1-D numpy arrays, in place; True when done, False where
     this path does not apply, or inside `fast_path_switch.plain()` (then optim/adam.py does the update with
     whole-array operations)."""
+    if not _takes((param, grad, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())):
+        return False
     # BEGIN SOLUTION adam  (optional: the compiled CPU Adam) return False, and optim/adam.py runs your update
     # BEGIN PROMPT
     # return False   # not part of this copy: Adam.step runs your update
     # END PROMPT
-    arrays = (param, grad, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())
-    if not _takes(arrays):
-        return False
     number = param.dtype.type
     decay = 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1
     l2 = 0 if decoupled else weight_decay
@@ -61,8 +60,7 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0, w
              first=False):
     """One SGD step over flat 1-D numpy arrays, in place (param, and momentum_buffer unless momentum is 0; `first`:
     the buffer starts as the gradient); True when done, False where this path does not apply."""
-    arrays = (param, grad) + ((momentum_buffer,) if momentum != 0 else ())
-    if not _takes(arrays):
+    if not _takes((param, grad) + ((momentum_buffer,) if momentum != 0 else ())):
         return False
     number = param.dtype.type
     _sgd_loop(param, grad, grad if momentum == 0 else momentum_buffer, number(lr), number(momentum),
