@@ -31,7 +31,6 @@ blas_threads.py). A user's own choice wins: with `MALLOC_MMAP_THRESHOLD_`,
 are left alone.
 """
 import ctypes
-import ctypes.util
 import os
 
 MMAP_THRESHOLD = 32 * 1024 * 1024          # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit machines
@@ -51,10 +50,13 @@ def user_chose_malloc_settings(environ=os.environ):
 
 
 def _glibc():
-    """The process's C library when it is glibc (it alone has gnu_get_libc_version), else None."""
+    """The process's C library when it is glibc (it alone has gnu_get_libc_version), else None.
+
+    CDLL(None) opens the symbols the process already has, the C library's among them: no search for the
+    library file (ctypes.util.find_library runs `ldconfig`, a subprocess, on every import)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):     # (Windows has no such handle)
         return None
     if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
         return None
