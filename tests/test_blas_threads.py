@@ -54,3 +54,51 @@ def test_the_library_finds_numpys_openblas_or_stays_out_of_the_way():
     a = np.ones((300, 300), np.float32)
     threads.for_product(a.shape, a.shape)                     # never raises, whatever the BLAS
     assert (a @ a)[0, 0] == 300
+
+
+# ---- parallel work on OpenBLAS's own threads (run_parts) ------------------------------------------------
+def test_run_parts_runs_every_part_on_openblas_threads_at_the_same_time():
+    """Two parts that each wait for the other can only finish if they run at the same time, on two threads."""
+    import threading
+    threads = bt.blas_threads()
+    assert threads.active and threads._run_on_pool is not None and threads._run_on_pool.workers() >= 2, \
+        "numpy's OpenBLAS (with gotoblas_pthread and two threads) is expected on the test machines"
+    meeting = threading.Barrier(2, timeout=10)
+    seen = {}
+
+    def part(name):
+        seen[name] = threading.get_ident()
+        meeting.wait()                       # raises BrokenBarrierError after 10 s if the other part is not running
+
+    threads.run_parts(part, [("first",), ("second",)])
+    assert set(seen) == {"first", "second"} and seen["first"] != seen["second"]
+    assert seen["first"] == threading.get_ident()          # the first part runs on the calling thread
+    assert threads._current == 1                          # BLAS stayed on one thread for the parts' own products
+
+
+def test_run_parts_raises_what_a_part_raised_and_runs_one_part_here():
+    threads = bt.blas_threads()
+
+    def part(k):
+        if k == 1:
+            raise ValueError("part 1 failed")
+
+    try:
+        threads.run_parts(part, [(0,), (1,)])
+    except ValueError as error:
+        assert "part 1 failed" in str(error)
+    else:
+        raise AssertionError("the part's exception was lost")
+    calls = []
+    threads.run_parts(lambda *a: calls.append(a), [(1, 2)])
+    assert calls == [(1, 2)]
+
+
+def test_run_parts_runs_one_after_another_when_there_are_more_parts_than_threads():
+    threads = bt.blas_threads()
+    import threading
+    order = []
+    parts = [(k,) for k in range(threads._run_on_pool.workers() + 1)]
+    threads.run_parts(lambda k: order.append((k, threading.get_ident())), parts)
+    assert [k for k, _ in order] == list(range(len(parts)))
+    assert {ident for _, ident in order} == {threading.get_ident()}

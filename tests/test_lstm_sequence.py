@@ -65,6 +65,72 @@ def test_cpu_compiled_loop_equals_the_step_by_step_definition(dtype, case):
     assert_same(got, expected, dtype, ["dgates", "dh0", "dc0"])
 
 
+@pytest.mark.ops
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=15)
+@given(case=sequence_cases(), parts=st.integers(2, 3))
+def test_cpu_compiled_loop_in_parts_equals_the_definition(dtype, case, parts):
+    """The batch cut into parts (rows lo:hi each, on OpenBLAS's threads) gives what one loop over it gives."""
+    threads = lstm_sequence.blas_threads()
+    used = []
+    run_parts = threads.run_parts
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lstm_sequence, "SMALL_PRODUCT_FLOP", 0)
+        patch.setattr(lstm_sequence, "ROWS_PER_PART", 1)
+        patch.setattr(threads.free_cores, "now", lambda: parts)
+        patch.setattr(threads, "run_parts", lambda function, pieces: (used.append(len(pieces)),
+                                                                       run_parts(function, pieces)))
+        cpu = get_backend("cpu")
+        x_proj, h0, c0, w_hh, g = sequence_inputs(case["steps"], case["batch"], case["hidden"], dtype, case["seed"],
+                                                  case["scale"])
+        expected = lstm_sequence.steps_forward(cpu, x_proj, h0, c0, w_hh)
+        got = lstm_sequence.compiled_forward(x_proj.copy(), h0, c0, w_hh)
+        assert_same(got, expected, dtype, ["hc", "acts"])
+        hc, acts = expected
+        expected = lstm_sequence.steps_backward(cpu, g, hc, acts, c0, w_hh)
+        got = lstm_sequence.compiled_backward(g, hc, acts, c0, w_hh)
+        assert_same(got, expected, dtype, ["dgates", "dh0", "dc0"])
+    assert used == [min(parts, case["batch"])] * 2
+
+
+@pytest.mark.ops
+@settings(max_examples=60)
+@given(x=st.one_of(st.floats(-30, 30), st.floats(allow_nan=True, allow_infinity=True),
+                   st.floats(-1e-3, 1e-3)))
+def test_tanh_by_arithmetic_is_tanh_in_double_precision(x):
+    """The compiled loop's own tanh: within 2e-15 of numpy's (relative) in float64, and float32 results
+    within half a unit of the last place of the exact value; NaN, infinities and -0.0 as numpy has them."""
+    got = lstm_sequence.tanh_by_arithmetic(np.float64(x))
+    expected = np.tanh(np.float64(x))
+    if np.isnan(expected):
+        assert np.isnan(got)
+        return
+    assert abs(got - expected) <= 2e-15 * abs(expected) and np.signbit(got) == np.signbit(expected)
+    with np.errstate(over="ignore"):                  # beyond float32's range: inf, as numpy casts it
+        x32 = np.float32(x)
+    got32 = np.float32(lstm_sequence.tanh_by_arithmetic(x32))
+    exact = np.tanh(np.float64(x32))
+    assert abs(np.float64(got32) - exact) <= 0.5 * np.spacing(np.float32(abs(exact))) + 1e-300
+
+
+@pytest.mark.ops
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_blas_finds_numpys_gemm_and_it_honours_strides_and_beta(dtype):
+    from tinygrad_edu.backends import compiled_blas
+    gemm = compiled_blas.gemm_for(dtype)
+    assert gemm is not None, "numpy's OpenBLAS should offer cblas gemm to compiled code"
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((7, 6)).astype(dtype)
+    c = rng.standard_normal((4, 8)).astype(dtype)
+    expected = c.copy()
+    expected[1:4, 2:8] = 0.5 * expected[1:4, 2:8] + 2 * a[2:5, 1:8] @ b[:, :6]
+    # rows 2..4, columns 1..7 of a (lda 9) times b (7, 6) (ldb 6), into rows 1..3, columns 2..7 of c (ldc 8)
+    gemm(compiled_blas.ROW_MAJOR, compiled_blas.NO_TRANS, compiled_blas.NO_TRANS, 3, 6, 7, 2.0,
+         a[2:, 1:].ctypes.data, 9, b.ctypes.data, 6, 0.5, c[1:, 2:].ctypes.data, 8)
+    np.testing.assert_allclose(c, expected, **TOLERANCE[dtype])
+    assert compiled_blas.gemm_for(np.int64) is None
+
+
 @pytest.mark.nn
 def test_nn_lstm_on_the_compiled_path_equals_it_step_by_step():
     """The whole module, forward and backward, with the CPU's compiled loop and inside step_by_step()."""

@@ -19,6 +19,14 @@ changes. The setting is made through OpenBLAS's own C function,
 found in the library numpy has already loaded. Where it cannot be found (another BLAS, or
 another platform) nothing changes and numpy's default stays. An `OPENBLAS_NUM_THREADS` (or
 `OMP_NUM_THREADS`) set by the user wins: then this module never touches the setting.
+
+Other parallel work borrows the same threads (`run_parts`). After a product, OpenBLAS's
+worker threads keep spinning for a while (about 0.1 s), waiting for the next one; a thread of
+our own started meanwhile would share a core with a spinning one. Measured on the 2-core
+machine: the LSTM's time loop split over two threads (backends/lstm_sequence.py) took 3.4 ms,
+but 6.1 ms right after a two-thread product, slower than on one thread (5.5 ms). So the parts
+run on OpenBLAS's threads themselves, through its `gotoblas_pthread`, which runs a function on
+each of them and waits for all, as PyTorch runs all its parallel work on one pool of threads.
 """
 import ctypes
 import os
@@ -35,13 +43,14 @@ _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_op
             "scipy_openblas_set_num_threads")
 
 
-def _find_openblas_setter():
-    """OpenBLAS's set_num_threads function from the copy numpy loaded, or None (Linux only, as it reads /proc)."""
+def _find_openblas():
+    """(OpenBLAS's set_num_threads function, the library) from the copy numpy loaded, or (None, None) (Linux only,
+    as it reads /proc)."""
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
     except OSError:
-        return None
+        return None, None
     for path in paths:
         try:
             library = ctypes.CDLL(path)         # already loaded by numpy: this returns the same library
@@ -51,8 +60,51 @@ def _find_openblas_setter():
             setter = getattr(library, name, None)
             if setter is not None:
                 setter.argtypes, setter.restype = [ctypes.c_int], None
-                return setter
-    return None
+                return setter, library
+    return None, None
+
+
+_PART = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class _PoolRunner:
+    """Runs Python callables on OpenBLAS's worker threads with its `gotoblas_pthread(n, function, args, stride)`,
+    which calls the C function `function(args + i * stride)` for i = 0 .. n-1, i = 0 on the calling thread and
+    the others on the pool's threads, and returns when all are done. With args = 0 and stride = 1 each call
+    receives its own index i. The callback is a ctypes function: it takes Python's GIL to start its part, and
+    the part (a Numba function compiled with nogil=True) lets it go while it works."""
+
+    def __init__(self, library):
+        self._run = library.gotoblas_pthread
+        self._run.argtypes, self._run.restype = [ctypes.c_int, _PART, ctypes.c_void_p, ctypes.c_int], ctypes.c_int
+        self._threads = ctypes.c_int.in_dll(library, "blas_num_threads")
+
+    def workers(self):
+        """How many parts can run at once: OpenBLAS's threads, the calling one included."""
+        return max(1, self._threads.value)
+
+    def __call__(self, function, parts):
+        errors = []
+
+        def part(index):
+            try:
+                function(*parts[index or 0])     # index 0 arrives as a NULL pointer: None
+            except BaseException as error:       # a ctypes callback cannot raise: keep it for the caller
+                errors.append(error)
+
+        self._run(len(parts), _PART(part), None, 1)
+        if errors:
+            raise errors[0]
+
+
+def _find_pool_runner(library):
+    """A _PoolRunner on numpy's OpenBLAS, or None where it has no gotoblas_pthread."""
+    if library is None or not hasattr(library, "gotoblas_pthread"):
+        return None
+    try:
+        return _PoolRunner(library)
+    except ValueError:                           # no blas_num_threads symbol
+        return None
 
 
 class FreeCores:
@@ -99,10 +151,13 @@ class BlasThreads:
     def __init__(self):
         import numpy  # noqa: F401  (numpy loads OpenBLAS; it must be in memory before we look for it)
         user_set = any(os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
-        self._setter = None if user_set else _find_openblas_setter()
+        setter, library = _find_openblas()
+        self._setter = None if user_set else setter
+        self._run_on_pool = _find_pool_runner(library)
         self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self._current = None
         self._lock = threading.Lock()
+        self._parts_running = False      # while run_parts runs parts, BLAS stays on one thread for everyone
         self.free_cores = FreeCores(self.cores)
 
     @property
@@ -115,12 +170,14 @@ class BlasThreads:
         return 1 if 2 * m * k * n < SMALL_PRODUCT_FLOP else self.free_cores.now()
 
     def use(self, threads):
-        """Make OpenBLAS use `threads` threads from now on (a no-op when it already does, or when inactive)."""
-        if self._setter is None or threads == self._current:
+        """Make OpenBLAS use `threads` threads from now on (a no-op when it already does, when inactive, and while
+        parts run on its threads: a product in a part must not ask the pool for the threads the parts hold)."""
+        if self._setter is None or threads == self._current or self._parts_running:
             return
         with self._lock:
-            self._setter(threads)
-            self._current = threads
+            if not self._parts_running:
+                self._setter(threads)
+                self._current = threads
 
     def for_product(self, a_shape, b_shape):
         """Set the threads for a @ b with these shapes.
@@ -133,6 +190,27 @@ class BlasThreads:
         rows = a_shape[-2] if len(a_shape) > 1 else 1
         n = b_shape[-1] if len(b_shape) > 1 else 1
         self.use(self.threads_for(rows, a_shape[-1], n))
+
+    def run_parts(self, function, parts):
+        """function(*arguments) for every tuple in `parts`, at the same time on OpenBLAS's threads (the first on
+        this one); returns when all are done, and an exception in a part is raised here. `function` should be
+        compiled with nogil=True, or the parts take turns holding Python's GIL. BLAS runs on one thread meanwhile,
+        so that the parts' own products stay on their threads. Where OpenBLAS's threads cannot be borrowed (not
+        found, the user set its threads, or fewer threads than parts), and while other parts run (a part that
+        asks for parts, or another thread), the parts run one after another here."""
+        workers = self._run_on_pool.workers() if self.active and self._run_on_pool is not None else 1
+        if len(parts) == 1 or len(parts) > workers or self._parts_running:
+            for arguments in parts:
+                function(*arguments)
+            return
+        with self._lock:
+            self._setter(1)
+            self._current = 1
+            self._parts_running = True
+            try:
+                self._run_on_pool(function, parts)
+            finally:
+                self._parts_running = False
 
 
 _blas_threads = None

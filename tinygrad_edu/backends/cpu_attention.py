@@ -10,7 +10,7 @@ scores takes as long as the exp).
 
 Here each row is handled whole, while it is in the cache, by a compiled loop (Numba's @njit),
 and only the exp, which numpy does with SIMD instructions, stays a numpy call (see
-lstm_sequence.py for why a compiled loop should not compute exp or tanh itself):
+cpu_activations.py for why a compiled loop should not compute exp or tanh itself):
 
     forward:   s = q k^T (BLAS);  per row: s = s * scale (+ causal -inf), m = max(s), s -= m;
                p = exp(s) (numpy);  per row: l = sum(p), p /= l, lse = m + log(l);  out = p v (BLAS)

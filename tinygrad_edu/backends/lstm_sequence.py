@@ -22,43 +22,53 @@ lstm-cell assignment). Any backend can run them; they are the reference the test
 compare with, and what CuPy runs when our kernels are switched off.
 
 `compiled_forward` / `compiled_backward` are the CPU's fast path. A step of the
-benchmark's layer (B 32, H 128) is one small matrix product of about 50 microseconds
-and some 20 000 element-wise operations; written as array calls, those are about
-fifteen numpy calls per step, each a pass over a (B, 4H) or (B, H) array plus a
-microsecond or two of Python, and the step-by-step loop also slices, copies and
-allocates. Here each step is a fixed handful of calls on buffers allocated once:
+benchmark's layer (B 32, H 128) is one small matrix product, (32, 128) @ (128, 512), and
+some 20 000 element-wise operations. OpenBLAS runs that product at about 90% of one
+core's peak, but cannot split it over two cores with any gain (the threads would have to
+meet 64 times per sequence, and each meeting costs as much as the product). Step by step
+in Python, with numpy doing the element-wise work, the loop uses one core of two.
 
-  * the recurrent product h_{t-1} W_hh^T, one BLAS call into a reused buffer
-    (`np.matmul(..., out=...)`; W_hh^T made contiguous once, which BLAS runs
-    faster than a transposed view),
-  * numpy's tanh for the gates (sigmoid(z) = (1 + tanh(z/2)) / 2, so one call
-    activates all four gates) and for tanh(c_t), and
-  * two small Numba-compiled functions (`@njit`) doing all the remaining arithmetic
-    in one pass each, writing c_t and h_t straight into hc.
+The way out is in the math: rows of the batch never meet. Row b's h_t and c_t depend only
+on row b's h_{t-1}, c_{t-1} and x_proj_t; the same holds for the gradients going back. So
+the batch is cut into parts of whole rows, and each part runs the WHOLE sequence on its
+own thread: threads meet once per sequence, not once per step. For that the loop over
+time must run without Python's global interpreter lock, so each part's loop is one
+compiled function (`@njit(nogil=True)`):
 
-Why the transcendental functions stay in numpy: numpy evaluates tanh with SIMD
-instructions, about 0.5 ns per float32 element here, while a compiled loop calls the
-C library's scalar tanh, about 17 ns (exp about 3 ns): a cell compiled whole, tanh
-included, measured 190 microseconds per step against 26 for numpy's cell. The
-arithmetic between the tanh calls is what numpy does badly (a pass and a call per
-operation) and a compiled loop does well (everything in one pass, in registers).
+  * the recurrent product adds h_{t-1} W_hh^T into the step's rows of acts, which hold
+    x_proj_t on entry: one call of BLAS's gemm (compiled_blas.py: numpy's own BLAS,
+    called from compiled code, with row strides so that no row is copied), and
+  * one pass over the step's rows does the whole cell: the four activations, c_t, h_t,
+    written into acts and hc.
 
-The backward needs no transcendental function inside the loop: tanh(c_t) of all the
-steps is one numpy call before it, so each step is one compiled function (the whole
-cell backward) and one BLAS call (dgates_t W_hh).
+The backward is the same: per step one pass for the cell's backward and one gemm,
+dh_{t-1} = dgates_t W_hh, for the part's rows.
 
-Why the loop over time stays in Python: Numba compiles `np.dot` only with SciPy's
-BLAS bindings, not a dependency here, and a matrix product written as loops in Numba
-ran the forward loop three times slower than BLAS at these sizes (29 ms against 10 ms).
-The Python loop costs a few microseconds per step, small next to the matrix product.
+tanh without numpy: in a compiled loop, `math.tanh` calls the C library once per element
+(about 17 ns; numpy's vectorised tanh takes 0.4 ns per float32). `tanh_by_arithmetic`
+computes tanh to double precision from additions, multiplications and one division, which
+the compiler turns into vector instructions: about 1.7 ns per element. numpy's own tanh is
+still used wherever it can be (tanh(c_t) of all steps, before the backward loop).
+
+How many parts, and on which threads: one per core that other programs leave free
+(blas_threads.FreeCores), with at least `ROWS_PER_PART` rows each, run on OpenBLAS's own
+worker threads (`blas_threads().run_parts`), the ones that run numpy's large products. Not
+on threads of our own: after a large product OpenBLAS's threads keep spinning for a while,
+waiting for the next one, and a thread of ours would share its core with a spinning one
+(measured: the benchmark's forward loop in two parts took 3.4 ms alone, 6.1 ms right after
+a two-thread product, and 5.5 ms in one part). On the 2-core machine: two parts of 16 rows;
+in the benchmark's training step the forward loop went from 5.3 to 3.4 ms and the backward
+loop from 5.1 to 2.7 ms (the old loop: one BLAS call and four numpy calls per step, in Python).
+
 """
 import contextlib
+import math
 
 import numpy as np
 from numba import njit
 
-from ..blas_threads import blas_threads
-from .numpy_backend import _gate_scales
+from ..blas_threads import SMALL_PRODUCT_FLOP, blas_threads
+from . import compiled_blas
 
 _compiled = [True]   # whether NumpyBackend runs the compiled version on numpy arrays (see step_by_step)
 
@@ -113,106 +123,165 @@ def steps_backward(backend, g, hc, acts, c0, w_hh):
     return dgates, dh, dc
 
 
-# ---- the CPU's fast path: BLAS, numpy's tanh and compiled arithmetic ----------------------------
-# Each compiled function takes whole C-contiguous rows of its step (acts[t], hc[t], g[t]: (B, 4H) or (B, 2H))
-# and finds h_t and c_t inside them by column: a column slice such as hc[t, :, hidden:] is a strided view, and
-# on strided arrays Numba cannot use vector instructions (measured: 33 against 5 microseconds per call).
-@njit(cache=True)
-def _gates_and_cell(acts_t, c, hc_t):
-    """acts_t (B, 4H) holds tanh(gates * s) (s = 1/2 on i, f, o, 1 on g): turn i, f, o into sigmoids,
-    (1 + tanh(z/2)) / 2, in place, and update the carry c (B, H) from c_{t-1} to c_t = f * c_{t-1} + i * g,
-    also written into hc_t[:, H:]."""
+# ---- the CPU's fast path: each part of the batch through the whole sequence, compiled, on its own thread --
+ROWS_PER_PART = 8      # a part smaller than this would make BLAS's products too thin to pay for a thread
+
+_ROW_MAJOR, _NO_TRANS = compiled_blas.ROW_MAJOR, compiled_blas.NO_TRANS
+
+
+@njit(error_model="numpy")
+def tanh_by_arithmetic(x):
+    """tanh(x) in double precision from + - * / only, so that a compiled loop around it is vectorised.
+
+        tanh(a) = (1 - e^(-2a)) / (1 + e^(-2a)) = -m / (m + 2),   m = expm1(-2a) = e^(-2a) - 1,   for a = |x|
+    m comes from a small argument: z = -2a / 128 lies in [-0.3125, 0] (a is clamped at 20, where tanh is 1
+    in double precision), where expm1's Taylor series to z^13 is exact to 1e-18, and then seven doublings,
+        expm1(2z) = e^(2z) - 1 = (e^z - 1)(e^z + 1) = expm1(z) (expm1(z) + 2),
+    take it from z to 128 z = -2a. Working with expm1 rather than exp keeps small results accurate: 1 - e^(-2a)
+    would lose all its digits for small a. Measured: within 1e-15 of numpy's tanh (relative), and float32
+    results within half a unit of the last place, at about 1.7 ns per element. NaN stays NaN, -0.0 stays -0.0."""
+    a = abs(float(x))
+    if a > 20.0:                           # written as a comparison, not min(), so that NaN passes through
+        a = 20.0
+    z = a * (-2.0 / 128)
+    m = z * (1.0 + z * (1 / 2 + z * (1 / 6 + z * (1 / 24 + z * (1 / 120 + z * (1 / 720 + z * (1 / 5040 + z * (
+        1 / 40320 + z * (1 / 362880 + z * (1 / 3628800 + z * (1 / 39916800 + z * (1 / 479001600 + z * (
+            1 / 6227020800)))))))))))))
+    for _ in range(7):
+        m = m * (m + 2.0)
+    t = -m / (m + 2.0)
+    if a < 1e-10:                          # tanh(a) = a - a^3/3 + ...: a itself, also where z would underflow
+        t = a
+    return math.copysign(t, x)
+
+
+@njit(error_model="numpy")
+def _sigmoid(z):
+    """sigmoid(z) = (1 + tanh(z/2)) / 2."""
+    return 0.5 + 0.5 * tanh_by_arithmetic(0.5 * z)
+
+
+@njit(error_model="numpy")
+def _cell_forward(gates, before, now, hidden):
+    """One row of one step: gates (4H,) holds the pre-activations [i, f, g, o] and receives the activations;
+    before (2H,) is [h_{t-1}, c_{t-1}]; now (2H,) receives [h_t, c_t] = [o tanh(c_t), f c_{t-1} + i g].
+
+    One loop per kind of element, each starting at 0: a loop that writes two places of one row (say
+    gates[2H + j] and gates[3H + j]) or starts elsewhere is not turned into vector instructions by the
+    compiler (measured: 108 against 17 microseconds for the benchmark's step)."""
     # BEGIN SOLUTION lstm-cell  (optional) the compiled form of the cell's arithmetic
-    batch, hidden = c.shape
-    half = acts_t.dtype.type(0.5)            # a constant of the arrays' dtype keeps float32 math in float32
-    for b in range(batch):
-        for j in range(hidden):
-            input_gate = half + half * acts_t[b, j]
-            forget_gate = half + half * acts_t[b, hidden + j]
-            acts_t[b, j] = input_gate
-            acts_t[b, hidden + j] = forget_gate
-            acts_t[b, 3 * hidden + j] = half + half * acts_t[b, 3 * hidden + j]
-            c_t = forget_gate * c[b, j] + input_gate * acts_t[b, 2 * hidden + j]
-            c[b, j] = c_t
-            hc_t[b, hidden + j] = c_t
+    for j in range(2 * hidden):                                   # i and f
+        gates[j] = _sigmoid(gates[j])
+    for j in range(hidden):
+        gates[2 * hidden + j] = tanh_by_arithmetic(gates[2 * hidden + j])
+    for j in range(hidden):
+        gates[3 * hidden + j] = _sigmoid(gates[3 * hidden + j])
+    rounded = now.dtype.type                                      # c_t as stored, so that h_t uses the same c_t
+    for j in range(hidden):
+        c = rounded(gates[hidden + j] * before[hidden + j] + gates[j] * gates[2 * hidden + j])
+        now[hidden + j] = c
+        now[j] = gates[3 * hidden + j] * tanh_by_arithmetic(c)
     # END SOLUTION
 
 
-@njit(cache=True)
-def _hidden_state(acts_t, tanh_c, hc_t, h_next):
-    """h_t = o * tanh(c_t), written into hc_t[:, :H] and into h_next, the contiguous input of the next product."""
+@njit(nogil=True, cache=True, error_model="numpy")
+def _forward_rows(gemm, acts, hc_before, w_hh_t, hc, lo, hi):
+    """Rows lo:hi of the batch through every step. acts (T, B, 4H) holds x_proj on entry and the activated
+    gates on return; hc (T, B, 2H) receives [h_t, c_t]; hc_before (B, 2H) is [h0, c0]."""
     # BEGIN SOLUTION lstm-cell  (optional) the compiled form of the cell's arithmetic
-    batch, hidden = tanh_c.shape
-    for b in range(batch):
-        for j in range(hidden):
-            h = acts_t[b, 3 * hidden + j] * tanh_c[b, j]
-            hc_t[b, j] = h
-            h_next[b, j] = h
+    steps, hidden = acts.shape[0], hc.shape[2] // 2
+    one = acts.dtype.type(1)
+    for t in range(steps):
+        before = hc_before if t == 0 else hc[t - 1]           # [h_{t-1}, c_{t-1}] (B, 2H)
+        # acts[t] += h_{t-1} W_hh^T for the part's rows: h_{t-1} is the first H columns of rows 2H long
+        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, hi - lo, 4 * hidden, hidden, one, before[lo:].ctypes.data,
+             2 * hidden, w_hh_t.ctypes.data, 4 * hidden, one, acts[t, lo:].ctypes.data, 4 * hidden)
+        for b in range(lo, hi):
+            _cell_forward(acts[t, b], before[b], hc[t, b], hidden)
     # END SOLUTION
 
 
-@njit(cache=True)
-def _cell_backward(g_t, dh, dc, acts_t, hc_prev, tanh_c, dgates_t):
-    """Step t's cell backward: with the carries dh, dc (B, H) plus g_t (B, 2H), the gradient of [h_t, c_t]
-    itself, write dgates_t (B, 4H) and overwrite dc with the carry into c_{t-1} (c_{t-1} is hc_prev[:, H:]).
-    The math of lstm_cell_backward:
-        dc_total = dc + dh o (1 - tanh(c)^2);   d_i = dc_total g i (1 - i);   d_f = dc_total c_prev f (1 - f)
-        d_g = dc_total i (1 - g^2);   d_o = dh tanh(c) o (1 - o);   dc_prev = dc_total f"""
+@njit(nogil=True, cache=True, error_model="numpy")
+def _backward_rows(gemm, g, hc, hc_before, acts, tanh_c, w_hh, dgates, dh, dc, lo, hi):
+    """Rows lo:hi of the batch back through every step, t = T-1 .. 0: dgates (T, B, 4H) of every step; dh, dc
+    (B, H) hold the carries (zeros on entry) and leave with the gradients of h0, c0. The cell's backward:
+        dh_total = g_h + dh;   dc_total = g_c + dc + dh_total o (1 - tanh(c)^2);   d_i = dc_total g i (1 - i)
+        d_f = dc_total c_prev f (1 - f);   d_g = dc_total i (1 - g^2);   d_o = dh_total tanh(c) o (1 - o)
+        dc <- dc_total f;   dh <- dgates_t W_hh"""
     # BEGIN SOLUTION lstm-cell  (optional) the compiled form of the cell's arithmetic
-    batch, hidden = dh.shape
-    one = dh.dtype.type(1)
-    for b in range(batch):
-        for j in range(hidden):
-            input_gate, forget_gate = acts_t[b, j], acts_t[b, hidden + j]
-            candidate, output_gate = acts_t[b, 2 * hidden + j], acts_t[b, 3 * hidden + j]
-            dh_total = g_t[b, j] + dh[b, j]
-            dc_total = g_t[b, hidden + j] + dc[b, j] + dh_total * output_gate * (one - tanh_c[b, j] * tanh_c[b, j])
-            dgates_t[b, j] = dc_total * candidate * input_gate * (one - input_gate)
-            dgates_t[b, hidden + j] = dc_total * hc_prev[b, hidden + j] * forget_gate * (one - forget_gate)
-            dgates_t[b, 2 * hidden + j] = dc_total * input_gate * (one - candidate * candidate)
-            dgates_t[b, 3 * hidden + j] = dh_total * tanh_c[b, j] * output_gate * (one - output_gate)
-            dc[b, j] = dc_total * forget_gate
+    steps, hidden = acts.shape[0], dh.shape[1]
+    one, zero = dh.dtype.type(1), dh.dtype.type(0)
+    for t in range(steps - 1, -1, -1):
+        before = hc_before if t == 0 else hc[t - 1]
+        gates, grads, grad_t, tanh_c_t = acts[t], dgates[t], g[t], tanh_c[t]
+        for b in range(lo, hi):
+            for j in range(hidden):
+                input_gate, forget_gate = gates[b, j], gates[b, hidden + j]
+                candidate, output_gate = gates[b, 2 * hidden + j], gates[b, 3 * hidden + j]
+                dh_total = grad_t[b, j] + dh[b, j]
+                dc_total = grad_t[b, hidden + j] + dc[b, j] + dh_total * output_gate * (
+                    one - tanh_c_t[b, j] * tanh_c_t[b, j])
+                grads[b, j] = dc_total * candidate * input_gate * (one - input_gate)
+                grads[b, hidden + j] = dc_total * before[b, hidden + j] * forget_gate * (one - forget_gate)
+                grads[b, 2 * hidden + j] = dc_total * input_gate * (one - candidate * candidate)
+                grads[b, 3 * hidden + j] = dh_total * tanh_c_t[b, j] * output_gate * (one - output_gate)
+                dc[b, j] = dc_total * forget_gate
+        # dh = dgates_t W_hh for the part's rows
+        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, hi - lo, hidden, 4 * hidden, one, grads[lo:].ctypes.data,
+             4 * hidden, w_hh.ctypes.data, hidden, zero, dh[lo:].ctypes.data, hidden)
     # END SOLUTION
+
+
+def _bounds(size, parts):
+    """[lo, hi) ranges cutting range(size) into `parts` nearly equal pieces."""
+    cuts = [size * k // parts for k in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _run_parts(function, arguments, steps, batch, hidden):
+    """function(*arguments, lo, hi) for the batch's parts: one per free core, ROWS_PER_PART rows at least, run
+    at the same time on OpenBLAS's threads (blas_threads.py). A layer whose T products (B, H) @ (H, 4H) are
+    small together runs in one part, as small products run on one BLAS thread."""
+    threads = blas_threads()
+    parts = 1
+    if 2 * steps * batch * hidden * 4 * hidden >= SMALL_PRODUCT_FLOP:
+        parts = min(threads.free_cores.now(), max(1, batch // ROWS_PER_PART))
+    threads.run_parts(function, [arguments + (lo, hi) for lo, hi in _bounds(batch, parts)])
 
 
 def compiled_forward(x_proj, h0, c0, w_hh):
-    """`steps_forward` for numpy arrays: per step one BLAS call, two numpy tanh and two compiled passes."""
+    """`steps_forward` for numpy arrays: the batch's parts through the whole sequence, each one compiled call.
+    x_proj's memory is reused for the activated gates when it is a float array of the right layout."""
+    gemm = compiled_blas.gemm_for(x_proj.dtype)
+    if gemm is None or 0 in x_proj.shape:        # no BLAS to call from compiled code, or nothing to loop over
+        from . import get_backend
+        return steps_forward(get_backend("cpu"), x_proj, h0, c0, w_hh)
     steps, batch, hidden = x_proj.shape[0], x_proj.shape[1], x_proj.shape[2] // 4
     dtype = x_proj.dtype
+    acts = x_proj if x_proj.flags.c_contiguous and x_proj.flags.writeable else np.array(x_proj, order="C")
     hc = np.empty((steps, batch, 2 * hidden), dtype=dtype)
-    acts = np.empty((steps, batch, 4 * hidden), dtype=dtype)
+    hc_before = np.concatenate([h0, c0], axis=1).astype(dtype, copy=False)
     w_hh_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
-    scale, _ = _gate_scales(np, hidden, dtype)                # 1/2 on i, f, o and 1 on g: tanh(z * scale)
-    z = np.empty((batch, 4 * hidden), dtype=dtype)          # the gates of one step
-    tanh_c = np.empty((batch, hidden), dtype=dtype)
-    h = np.array(h0, dtype=dtype, order="C")                 # the carries h_{t-1}, c_{t-1}, contiguous
-    c = np.array(c0, dtype=dtype, order="C")
-    blas_threads().for_product(h.shape, w_hh_t.shape)      # small products: one thread (blas_threads.py)
-    for t in range(steps):
-        np.matmul(h, w_hh_t, out=z)
-        z += x_proj[t]
-        z *= scale
-        np.tanh(z, out=acts[t])
-        _gates_and_cell(acts[t], c, hc[t])
-        np.tanh(c, out=tanh_c)
-        _hidden_state(acts[t], tanh_c, hc[t], h)
+    _run_parts(_forward_rows, (gemm, acts, hc_before, w_hh_t, hc), steps, batch, hidden)
     return hc, acts
 
 
 def compiled_backward(g, hc, acts, c0, w_hh):
-    """`steps_backward` for numpy arrays: per step one compiled cell backward and one BLAS call."""
+    """`steps_backward` for numpy arrays: the batch's parts back through the whole sequence, compiled."""
+    gemm = compiled_blas.gemm_for(acts.dtype)
+    if gemm is None or 0 in acts.shape:
+        from . import get_backend
+        return steps_backward(get_backend("cpu"), g, hc, acts, c0, w_hh)
     steps, batch, hidden = acts.shape[0], acts.shape[1], acts.shape[2] // 4
     dtype = acts.dtype
-    g = np.ascontiguousarray(g, dtype=dtype)
+    g, hc, acts = (np.ascontiguousarray(a, dtype=dtype) for a in (g, hc, acts))
     w_hh = np.ascontiguousarray(w_hh, dtype=dtype)
-    tanh_c = np.tanh(hc[:, :, hidden:])                      # tanh(c_t) of every step, in one call
+    tanh_c = np.tanh(hc[:, :, hidden:])                      # tanh(c_t) of every step, in one numpy call
+    hc_before = np.zeros((batch, 2 * hidden), dtype=dtype)   # [h, c] before step 0: only its c0 half is read
+    hc_before[:, hidden:] = c0
     dgates = np.empty_like(acts)
     dh = np.zeros((batch, hidden), dtype=dtype)              # the carries: gradients into h_{t-1} and c_{t-1}
     dc = np.zeros((batch, hidden), dtype=dtype)
-    hc_before = np.zeros((batch, 2 * hidden), dtype=dtype)   # [h, c] before step 0: only its c0 half is read
-    hc_before[:, hidden:] = c0
-    blas_threads().for_product(dgates.shape[1:], w_hh.shape)
-    for t in range(steps - 1, -1, -1):
-        _cell_backward(g[t], dh, dc, acts[t], hc[t - 1] if t > 0 else hc_before, tanh_c[t], dgates[t])
-        np.matmul(dgates[t], w_hh, out=dh)
+    _run_parts(_backward_rows, (gemm, g, hc, hc_before, acts, tanh_c, w_hh, dgates, dh, dc), steps, batch,
+               hidden)
     return dgates, dh, dc
