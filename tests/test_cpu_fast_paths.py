@@ -135,13 +135,21 @@ def run_conv(case, dtype):
 @pytest.mark.usefixtures("conv_loops")
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=60, deadline=None)
-@given(case=conv_cases(), chunk_bytes=st.sampled_from([1, 600, cpu_conv.CHUNK_BYTES]))
-def test_chunked_conv2d_equals_the_plain_conv2d(dtype, case, chunk_bytes):
-    before, cpu_conv.CHUNK_BYTES = cpu_conv.CHUNK_BYTES, chunk_bytes     # 1: one image per chunk
-    try:
+@given(case=conv_cases(), chunk_bytes=st.sampled_from([1, 600, cpu_conv.CHUNK_BYTES]), cores=st.sampled_from([1, 2]))
+def test_chunked_conv2d_equals_the_plain_conv2d(dtype, case, chunk_bytes, cores):
+    """Chunks of one image (1), of a few, or the batch in one; run on one thread, or shared out over two
+    (the chunks of each part on its own thread, each part's dW added at the end)."""
+    threads = cpu_conv.blas_threads()
+    parts = []
+    run_parts = threads.run_parts
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cpu_conv, "CHUNK_BYTES", chunk_bytes)
+        patch.setattr(threads.free_cores, "now", lambda: cores)
+        patch.setattr(threads, "run_parts", lambda work, pieces: (parts.append(len(pieces)), run_parts(work, pieces)))
         fast = run_conv(case, dtype)
-    finally:
-        cpu_conv.CHUNK_BYTES = before
+    assert parts[0] in (1, cores)                        # the forward's parts: one, or one per core
+    if chunk_bytes == 1 and case["shape"][0] > 1:         # one image per chunk: at least two chunks to share out
+        assert parts[0] == cores
     with cpu_conv.plain():
         plain = run_conv(case, dtype)
     for name, a, b in zip(("y", "dx", "dW", "db"), fast, plain):

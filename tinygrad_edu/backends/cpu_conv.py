@@ -90,18 +90,24 @@ what is returned or saved for backward is allocated as usual. In the benchmark's
 took the page faults from about 1850 to 250 per step, and the step from 40 to 36 ms. (Since then
 heap_reuse.py keeps freed memory in the process for everything else too.)
 
-Compiling, and why the loops run on one thread
------------------------------------------------
+Compiling, and threads
+----------------------
 Each loop is compiled on its first call for the dtypes it meets (float32, float64; contiguous
 arrays only: inputs are made contiguous first): about 2 seconds for all of them, per dtype, the
 first time. The machine code is kept on disk (`cache=True`, in __pycache__), so later processes
 load it in a fraction of a second.
-The loops are plain `@njit`, not `parallel=True`. They only move memory, and the GEMMs between
-them already use every core through BLAS. A second pool of threads (Numba's) would keep
-spinning for a while after each loop, waiting for more work, on the very cores BLAS's threads
-need next: measured on a 2-core machine, a GEMM right after a parallel loop took twice as
-long, and the whole training step 1.8 times as long, as with these single-threaded loops.
-One pool of threads per process, BLAS's, is faster here.
+
+Chunks are independent, so a layer's chunks are shared out: one group of consecutive chunks
+per free core (`_in_parallel`, with a whole number of chunks per core), each group running its
+copies and its GEMMs (on one BLAS thread each) on its own thread, at the same time. Then the
+copying loops run in parallel too, not only the GEMMs; each group's dW is its own, and the
+groups' dW are added in a fixed order at the end. The threads are BLAS's own, borrowed through
+blas_threads.run_parts, not a second pool: a second pool (Numba's `parallel=True`, or Python
+threads) would share the cores with BLAS's threads, which keep spinning for a while after each
+product: measured on the 2-core machine, a GEMM right after a Numba-parallel loop took twice as
+long, and the whole training step 1.8 times as long. The loops are compiled with `nogil=True`,
+so that two of them can run at once. A layer whose batch is one chunk runs on this thread, and
+its GEMMs on every core through BLAS.
 
 In a student copy
 -----------------
@@ -158,13 +164,17 @@ def conv2d_forward(backend, x, weight, bias, geometry, groups):
     shift = np.zeros(o, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
     w_groups = weight.reshape(groups, o // groups, k // groups)
     chunks = _chunks(n, k * out_h * out_w * x.itemsize)
-    keep = len(chunks) == 1              # one chunk: small enough to keep its columns for the backward
-    for start, stop in chunks:
-        cols = _columns(x[start:stop], geometry, keep)                        # (K, m*L), this chunk's columns
-        y = _scratch("channel-major", (groups, o // groups, cols.shape[1]), x.dtype)  # (O, m*L), the GEMM's order
-        _gemm(w_groups, cols.reshape(groups, k // groups, -1), out=y)         # one GEMM per group
-        _swap_leading_axes(y.reshape(o, stop - start, -1), out[start:stop].reshape(stop - start, o, -1), shift)
-    return out, x, (cols if keep else None)
+    kept = _columns(x, geometry, fresh=True) if len(chunks) == 1 else None   # one chunk: kept for the backward
+
+    def forward_chunks(group):
+        for start, stop in group:
+            cols = kept if kept is not None else _columns(x[start:stop], geometry)  # (K, m*L), the chunk's columns
+            y = _scratch("channel-major", (groups, o // groups, cols.shape[1]), x.dtype)  # (O, m*L), the GEMM's order
+            _gemm(w_groups, cols.reshape(groups, k // groups, -1), out=y)         # one GEMM per group
+            _swap_leading_axes(y.reshape(o, stop - start, -1), out[start:stop].reshape(stop - start, o, -1), shift)
+
+    _in_parallel(forward_chunks, chunks)
+    return out, x, kept
     # END SOLUTION
 
 
@@ -180,23 +190,35 @@ def conv2d_backward(g, x, cols, weight, geometry, groups, needs_input_grad, has_
     g = np.ascontiguousarray(g, dtype=x.dtype)
     w_groups = weight.reshape(groups, o // groups, k // groups)
     dx = np.empty(x.shape, dtype=x.dtype) if needs_input_grad[0] else None
-    dw = np.zeros((groups, o // groups, k // groups), dtype=x.dtype) if needs_input_grad[1] else None
-    db = np.zeros(o, dtype=x.dtype) if has_bias and needs_input_grad[2] else None
-    kept = cols
-    for start, stop in _chunks(n, k * out_h * out_w * x.itemsize):
-        m = stop - start
-        dy = _scratch("channel-major", (groups, o // groups, m * out_h * out_w), x.dtype)   # dy in the GEMM's order
-        _swap_leading_axes(g[start:stop].reshape(m, o, -1), dy.reshape(o, m, -1), np.zeros(m, dtype=x.dtype))
-        if db is not None:
-            db += dy.reshape(o, -1).sum(axis=1)
-        if dw is not None:                                                   # the sum over the batch: in the GEMMs
-            cols = (kept if kept is not None else _columns(x[start:stop], geometry)).reshape(groups, k // groups, -1)
-            dw += _gemm(cols, dy.transpose(0, 2, 1)).transpose(0, 2, 1)     # (cols dy^T)^T: see Lesson 1
-        if dx is not None:
-            dcols = _scratch("dcols", (groups, k // groups, m * out_h * out_w), x.dtype)
-            _gemm(w_groups.transpose(0, 2, 1), dy, out=dcols)
-            (kh, kw), (sh, sw), (ph, pw), (dh, dw_) = geometry
-            _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
+    chunks = _chunks(n, k * out_h * out_w * x.itemsize)
+    kept = cols                                 # the forward's columns when the batch is one chunk, else None
+    sums = {}                                   # each part's own dW and db, added up in a fixed order below
+
+    def backward_chunks(part, group):
+        dw = np.zeros((groups, o // groups, k // groups), dtype=x.dtype) if needs_input_grad[1] else None
+        db = np.zeros(o, dtype=x.dtype) if has_bias and needs_input_grad[2] else None
+        for start, stop in group:
+            m = stop - start
+            dy = _scratch("channel-major", (groups, o // groups, m * out_h * out_w), x.dtype)  # dy in the GEMM's order
+            _swap_leading_axes(g[start:stop].reshape(m, o, -1), dy.reshape(o, m, -1), np.zeros(m, dtype=x.dtype))
+            if db is not None:
+                db += dy.reshape(o, -1).sum(axis=1)
+            if dw is not None:                                               # the sum over the batch: in the GEMMs
+                columns = kept if kept is not None else _columns(x[start:stop], geometry)
+                columns = columns.reshape(groups, k // groups, -1)
+                dw += _gemm(columns, dy.transpose(0, 2, 1)).transpose(0, 2, 1)  # (cols dy^T)^T: see Lesson 1
+            if dx is not None:
+                dcols = _scratch("dcols", (groups, k // groups, m * out_h * out_w), x.dtype)
+                _gemm(w_groups.transpose(0, 2, 1), dy, out=dcols)
+                (kh, kw), (sh, sw), (ph, pw), (dh, dw_) = geometry
+                _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
+        sums[part] = (dw, db)
+
+    _in_parallel(backward_chunks, chunks, numbered=True)
+    dw, db = sums[0]
+    for part in range(1, len(sums)):
+        dw = None if dw is None else dw + sums[part][0]
+        db = None if db is None else db + sums[part][1]
     dw = None if dw is None else dw.reshape(weight.shape)
     return (dx, dw, db) if has_bias else (dx, dw)
     # END SOLUTION
@@ -211,10 +233,23 @@ def _column_shape(x_shape, geometry):
 
 
 def _chunks(n, column_bytes_per_image):
-    """(start, stop) of equal chunks of the batch whose columns take at most CHUNK_BYTES (one image at least)."""
+    """(start, stop) of equal chunks of the batch whose columns take at most CHUNK_BYTES (one image at least); when
+    there is more than one, a whole number of chunks for each free core (see `_in_parallel`)."""
     per_chunk = max(1, CHUNK_BYTES // max(1, column_bytes_per_image))
     count = -(-n // per_chunk)
+    if count > 1:
+        parts = blas_threads().free_cores.now()
+        count = min(n, -(-count // parts) * parts)
     return [(n * i // count, n * (i + 1) // count) for i in range(count)]
+
+
+def _in_parallel(work, chunks, numbered=False):
+    """work(group) (or work(part, group), `numbered`) for the chunks cut into groups of consecutive chunks, one
+    group per free core, run at the same time on BLAS's own threads (blas_threads.run_parts; each GEMM then on
+    the thread of its group). One chunk: work on it here, its GEMMs split over every core by BLAS."""
+    parts = min(blas_threads().free_cores.now(), len(chunks))
+    groups = [chunks[len(chunks) * p // parts:len(chunks) * (p + 1) // parts] for p in range(parts)]
+    blas_threads().run_parts(work, [(p, group) if numbered else (group,) for p, group in enumerate(groups)])
 
 
 def _columns(x, geometry, fresh=False):
@@ -228,7 +263,7 @@ def _columns(x, geometry, fresh=False):
     return cols.reshape(k, -1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _im2col_loop(x, cols, kh, kw, sh, sw, ph, pw, dh, dw):
     """cols[(c*kh + i)*kw + j, n, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding.
     One (n, c) plane at a time: into a zero-bordered copy, then out of it as kh*kw shifted windows."""
@@ -259,7 +294,7 @@ def _im2col_loop(x, cols, kh, kw, sh, sw, ph, pw, dh, dw):
     # END SOLUTION
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col2im_loop(cols, image, kh, kw, sh, sw, ph, pw, dh, dw):
     """The adjoint of `_im2col_loop`: image[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] += cols[(c*kh + i)*kw + j,
     n, oy, ox], entries that fall in the padding dropped; image is written, not added to. One (n, c) plane at a
@@ -291,7 +326,7 @@ def _col2im_loop(cols, image, kh, kw, sh, sw, ph, pw, dh, dw):
     # END SOLUTION
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _swap_leading_axes(source, target, shift):
     """target[b, a, :] = source[a, b, :] + shift[a]: the copy between the GEMM's (O, N, L) order and (N, O, L).
     (numpy does it as a strided copy, several times slower.) One run of L numbers at a time."""
