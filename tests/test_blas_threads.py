@@ -102,3 +102,18 @@ def test_run_parts_runs_one_after_another_when_there_are_more_parts_than_threads
     threads.run_parts(lambda k: order.append((k, threading.get_ident())), parts)
     assert [k for k, _ in order] == list(range(len(parts)))
     assert {ident for _, ident in order} == {threading.get_ident()}
+
+
+def test_split_pass_shares_a_large_first_axis_out_over_the_free_cores(monkeypatch):
+    threads = bt.blas_threads()
+    monkeypatch.setattr(threads.free_cores, "now", lambda: 2)
+    seen = []
+    big = np.arange(bt.PARALLEL_PASS_ELEMENTS + 3, dtype=np.float64)
+    out = np.empty_like(big)
+    threads.split_pass(lambda a, b, shift: (seen.append((a[0], a.size)), np.add(a, shift, out=b)), [big, out], 1.0)
+    assert sorted(seen) == [(0, big.size // 2), (big.size // 2, big.size - big.size // 2)]
+    np.testing.assert_array_equal(out, big + 1)
+    seen.clear()
+    small = np.arange(10.0)
+    threads.split_pass(lambda a: seen.append(a.size), [small])
+    assert seen == [10]                          # too small to be worth a second thread

@@ -23,6 +23,7 @@ import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu.backends import cpu_activations, cpu_layer_norm, fast_path_switch, get_backend
 
+from parts import split_over
 from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
@@ -102,17 +103,25 @@ def test_gelu_passes_equal_the_plain_version(shape, dtype, strided, seed):
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4), dtype=st.sampled_from([np.float32, np.float64]),
-       strided=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_relu_backward_equals_the_plain_version(shape, dtype, strided, seed):
+       strided=st.booleans(), seed=st.integers(0, 2**32 - 1), cores=st.sampled_from([1, 2]))
+def test_relu_forward_and_backward_equal_the_plain_version(shape, dtype, strided, seed, cores):
+    """On one thread, or split over two (split_pass), with NaN, infinities and signed zeros among the inputs."""
     rng = np.random.default_rng(seed)
-    y = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[rng.integers(0, x.size, 3)] = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype))
     g = rng.standard_normal(shape).astype(dtype)
     if strided:
-        y, g = non_contiguous(y), non_contiguous(g)
-    dx = CPU.relu_backward(y, g)
-    assert cpu_activations.relu_backward(CPU, y, g) is not None
+        x, g = non_contiguous(x), non_contiguous(g)
+    with split_over(cores) as parts:
+        y = CPU.relu(x)
+        dx = CPU.relu_backward(y, g)
+        assert cpu_activations.relu_backward(CPU, y, g) is not None
+    assert parts[:2] == [min(cores, x.size)] * 2
     with fast_path_switch.plain():
-        expected = CPU.relu_backward(y, g)
+        y_plain = CPU.relu(x)
+        expected = CPU.relu_backward(y_plain, g)
+    np.testing.assert_array_equal(y, y_plain)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(y_plain))
     assert dx.dtype == expected.dtype and dx.shape == expected.shape
     np.testing.assert_array_equal(dx, expected)
 

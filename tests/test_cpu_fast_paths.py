@@ -22,6 +22,7 @@ import tinygrad_edu as tg
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu.backends import cpu_conv, get_backend
 
+from parts import split_over
 from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
@@ -139,13 +140,8 @@ def run_conv(case, dtype):
 def test_chunked_conv2d_equals_the_plain_conv2d(dtype, case, chunk_bytes, cores):
     """Chunks of one image (1), of a few, or the batch in one; run on one thread, or shared out over two
     (the chunks of each part on its own thread, each part's dW added at the end)."""
-    threads = cpu_conv.blas_threads()
-    parts = []
-    run_parts = threads.run_parts
-    with pytest.MonkeyPatch.context() as patch:
+    with split_over(cores) as parts, pytest.MonkeyPatch.context() as patch:
         patch.setattr(cpu_conv, "CHUNK_BYTES", chunk_bytes)
-        patch.setattr(threads.free_cores, "now", lambda: cores)
-        patch.setattr(threads, "run_parts", lambda work, pieces: (parts.append(len(pieces)), run_parts(work, pieces)))
         fast = run_conv(case, dtype)
     assert parts[0] in (1, cores)                        # the forward's parts: one, or one per core
     if chunk_bytes == 1 and case["shape"][0] > 1:         # one image per chunk: at least two chunks to share out
@@ -270,9 +266,12 @@ def run_pool(case, dtype):
 @pytest.mark.usefixtures("pool_loops")
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=80, deadline=None)
-@given(case=pool_cases())
-def test_max_pool_with_argmax_equals_the_plain_max_pool(dtype, case):
-    y, dx = run_pool(case, dtype)
+@given(case=pool_cases(), cores=st.sampled_from([1, 2]))
+def test_max_pool_with_argmax_equals_the_plain_max_pool(dtype, case, cores):
+    """On one thread, or with the images shared out over two (split_pass), forward and backward."""
+    with split_over(cores) as parts:
+        y, dx = run_pool(case, dtype)
+    assert parts == [min(cores, case["shape"][0])] * 2
     with cpu_conv.plain():
         y_plain, dx_plain = run_pool(case, dtype)
     np.testing.assert_array_equal(y, y_plain)                              # NaN where NaN, -inf where -inf

@@ -36,10 +36,24 @@ import math
 import numpy as np
 from numba import njit
 
+from ..blas_threads import blas_threads
 from .fast_path_switch import takes
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _CUBIC = 0.044715
+
+
+def relu(backend, x):
+    """max(x, 0) as NumpyBackend.relu, on every free core for a large x; None where the fast path does not apply."""
+    if not takes(backend, x):
+        return None
+    y = np.empty(x.shape, dtype=x.dtype)
+    blas_threads().split_pass(_relu_into, [np.ascontiguousarray(x).reshape(-1), y.reshape(-1)])
+    return y
+
+
+def _relu_into(x, y):
+    np.maximum(x, 0, out=y)                  # numpy lets go of the GIL in the loop: parts run at the same time
 
 
 def relu_backward(backend, y, g):
@@ -47,7 +61,8 @@ def relu_backward(backend, y, g):
     if not takes(backend, y, g) or y.shape != g.shape:
         return None
     dx = np.empty(g.shape, dtype=g.dtype)
-    _relu_backward(np.ascontiguousarray(y).reshape(-1), np.ascontiguousarray(g).reshape(-1), dx.reshape(-1))
+    blas_threads().split_pass(_relu_backward, [np.ascontiguousarray(a).reshape(-1) for a in (y, g)] +
+                              [dx.reshape(-1)])
     return dx
 
 
@@ -98,7 +113,7 @@ def _gelu_backward(x, t, g, dx, sqrt_2_over_pi, three_cubic, half, one):
         dx[i] = g[i] * (half * (one + t[i]) + half * x[i] * (one - t[i] * t[i]) * du_dx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _relu_backward(y, g, dx):
     zero = g.dtype.type(0)
     for i in range(y.size):

@@ -355,9 +355,9 @@ def max_pool2d_forward(backend, x, kernel_size, stride, padding):
     y, argmax = np.empty(out_shape, dtype=x.dtype), np.empty(out_shape, dtype=np.int32)
     contiguous = np.ascontiguousarray(x)
     if kernel_size == stride == (2, 2) and padding == (0, 0):
-        _max_pool_2x2_loop(contiguous, y, argmax)
+        blas_threads().split_pass(_max_pool_2x2_loop, [contiguous, y, argmax])        # images on every free core
     else:
-        _max_pool_loop(contiguous, y, argmax, kh, kw, sh, sw, ph, pw)
+        blas_threads().split_pass(_max_pool_loop, [contiguous, y, argmax], kh, kw, sh, sw, ph, pw)
     return y, argmax
     # END SOLUTION
 
@@ -369,12 +369,12 @@ def max_pool2d_backward(g, argmax, x_shape):
     # raise AssertionError("not reached in a student copy: max_pool2d_forward returns None there")
     # END PROMPT
     dx = np.empty(x_shape, dtype=g.dtype)                                   # (cleared in the loop)
-    _max_pool_backward_loop(np.ascontiguousarray(g), argmax, dx)
+    blas_threads().split_pass(_max_pool_backward_loop, [dx, np.ascontiguousarray(g), argmax])
     return dx
     # END SOLUTION
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_loop(x, y, argmax, kh, kw, sh, sw, ph, pw):
     """y = the maximum of each window (the padding is -inf), argmax = where it is (h*W + w; -1: the padding).
     One (n, c) plane at a time."""
@@ -406,7 +406,7 @@ def _max_pool_loop(x, y, argmax, kh, kw, sh, sw, ph, pw):
     # END SOLUTION
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_2x2_loop(x, y, argmax):
     """`_max_pool_loop` for the most common pooling, 2x2 windows with stride 2 and no padding, written out: the
     four elements of a window are named, so the compiler needs no loop and no bounds for them."""
@@ -434,8 +434,8 @@ def _max_pool_2x2_loop(x, y, argmax):
     # END SOLUTION
 
 
-@njit(cache=True)
-def _max_pool_backward_loop(g, argmax, dx):
+@njit(cache=True, nogil=True)
+def _max_pool_backward_loop(dx, g, argmax):
     """dx = 0, then dx.flat[argmax] += g within each (n, c) plane (overlapping windows add up); -1 (the
     padding) is dropped. One plane of dx at a time, cleared just before adding into it."""
     # BEGIN SOLUTION max-pool-backward

@@ -46,7 +46,10 @@ class NumpyBackend:
     minimum = staticmethod(np.minimum)
 
     def relu(self, x):
-        return np.maximum(x, 0)
+        """max(x, 0) (cpu_activations.py: a large x on every free core)."""
+        from . import cpu_activations
+        fast = cpu_activations.relu(self, x)
+        return np.maximum(x, 0) if fast is None else fast
 
     def relu_backward(self, y, g):
         """dx = g where the output y > 0, else 0 (cpu_activations.py: in one compiled pass)."""
