@@ -94,6 +94,26 @@ def test_cpu_compiled_loop_in_parts_equals_the_definition(dtype, case, parts):
 
 
 @pytest.mark.ops
+def test_a_layer_runs_in_row_parts_only_while_its_recurrent_weight_fits_the_cache(monkeypatch):
+    """H = 128 (W_hh 256 KB in float32): two parts of the batch on a 2-core machine; H = 256 (1 MB): one part,
+    each step's product split over the cores by BLAS. Both equal the definition."""
+    threads = lstm_sequence.blas_threads()
+    monkeypatch.setattr(threads.free_cores, "now", lambda: 2)
+    used = []
+    run_parts = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda function, pieces: (used.append(len(pieces)),
+                                                                         run_parts(function, pieces)))
+    cpu = get_backend("cpu")
+    for hidden, parts in ((128, 2), (256, 1)):
+        used.clear()
+        x_proj, h0, c0, w_hh, g = sequence_inputs(16, 32, hidden, np.float32, seed=hidden)
+        expected = lstm_sequence.steps_forward(cpu, x_proj, h0, c0, w_hh)
+        got = lstm_sequence.compiled_forward(x_proj.copy(), h0, c0, w_hh)
+        assert_same(got, expected, np.float32, ["hc", "acts"])
+        assert used == [parts]
+
+
+@pytest.mark.ops
 @settings(max_examples=60)
 @given(x=st.one_of(st.floats(-30, 30), st.floats(allow_nan=True, allow_infinity=True),
                    st.floats(-1e-3, 1e-3)))
