@@ -1,4 +1,4 @@
-"""How many threads numpy's BLAS may use for one matrix product, chosen per product.
+"""BLAS's threads: how many each matrix product uses, and the library's other parallel work run on them.
 
 numpy hands every matrix product to a BLAS library (OpenBLAS in numpy's wheels), which
 splits it over one thread per core. For a large product that is nearly twice as fast on
@@ -27,6 +27,10 @@ machine: the LSTM's time loop split over two threads (backends/lstm_sequence.py)
 but 6.1 ms right after a two-thread product, slower than on one thread (5.5 ms). So the parts
 run on OpenBLAS's threads themselves, through its `gotoblas_pthread`, which runs a function on
 each of them and waits for all, as PyTorch runs all its parallel work on one pool of threads.
+Meanwhile BLAS is set to one thread, so that a part's own products run on the part's thread.
+The users: the LSTM's time loop (rows of the batch), the convolution's chunks of images
+(backends/cpu_conv.py), and large passes over memory (`split_pass`: ReLU, max pooling), each
+cut into one part per free core.
 """
 import ctypes
 import os
