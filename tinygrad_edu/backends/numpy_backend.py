@@ -84,10 +84,14 @@ class NumpyBackend:
         sorted and each run of equal indices summed with one `add.reduceat`: several
         times faster than the general, element-by-element `add.at`.
         """
+        from . import cpu_index_add
+        if cpu_index_add.index_add_rows(self, target, index, values):     # rows of a 2-D target: one compiled pass
+            return
         xp = self.xp
         if not (isinstance(index, xp.ndarray) and index.ndim == 1 and index.dtype.kind == "i" and index.size):
             xp.add.at(target, index, values)
             return
+        index = xp.where(index < 0, index + target.shape[0], index)     # -1 and R-1 are one row: one run
         order = xp.argsort(index, kind="stable")
         rows = index[order]
         starts = xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), rows[1:] != rows[:-1])))
