@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn as nn
@@ -131,6 +132,39 @@ def test_tanh_by_arithmetic_is_tanh_in_double_precision(x):
     got32 = np.float32(lstm_sequence.tanh_by_arithmetic(x32))
     exact = np.tanh(np.float64(x32))
     assert abs(np.float64(got32) - exact) <= 0.5 * np.spacing(np.float32(abs(exact))) + 1e-300
+
+
+@pytest.mark.ops
+@settings(max_examples=60)
+@given(x=st.one_of(st.floats(-12, 12, width=32), st.floats(width=32), st.floats(-2.0 ** -10, 2.0 ** -10, width=32)))
+def test_tanh_float32_by_arithmetic_is_within_six_units_in_the_last_place(x):
+    """The float32 LSTM's tanh, in a compiled loop as the cell runs it, against the exact value (float64), at x
+    and on a dense grid; NaN, infinities and -0.0 as numpy has them."""
+    xs = np.concatenate([[x, -0.0], np.linspace(-10, 10, 20001), np.geomspace(1e-30, 10, 2001)]).astype(np.float32)
+    got = np.empty_like(xs)
+    _tanh32_loop(xs, got)
+    exact = np.tanh(xs.astype(np.float64))
+    finite = ~np.isnan(exact)
+    assert np.array_equal(np.isnan(got), ~finite)
+    units = np.abs(got[finite] - exact[finite]) / np.spacing(np.abs(exact[finite]).astype(np.float32))
+    assert units.max() <= 6 and np.array_equal(np.signbit(got[finite]), np.signbit(exact[finite]))
+
+
+@njit(error_model="numpy")
+def _tanh32_loop(xs, out):
+    for i in range(xs.size):
+        out[i] = lstm_sequence.tanh_float32_by_arithmetic(xs[i])
+
+
+@pytest.mark.ops
+def test_the_compiled_cell_picks_the_tanh_of_its_arrays_precision():
+    @njit
+    def both(x32, x64):
+        return lstm_sequence.tanh_in_its_precision(x32), lstm_sequence.tanh_in_its_precision(x64)
+
+    t32, t64 = both(np.float32(0.7), np.float64(0.7))
+    assert t32 == lstm_sequence.tanh_float32_by_arithmetic(np.float32(0.7)) == np.float32(t32)   # a float32 value
+    assert t64 == lstm_sequence.tanh_by_arithmetic(0.7) and t64 != t32
 
 
 @pytest.mark.ops
