@@ -97,17 +97,19 @@ arrays only: inputs are made contiguous first): about 2 seconds for all of them,
 first time. The machine code is kept on disk (`cache=True`, in __pycache__), so later processes
 load it in a fraction of a second.
 
-Chunks are independent, so a layer's chunks are shared out: one group of consecutive chunks
-per free core (`_in_parallel`, with a whole number of chunks per core), each group running its
-copies and its GEMMs (on one BLAS thread each) on its own thread, at the same time. Then the
-copying loops run in parallel too, not only the GEMMs; each group's dW is its own, and the
-groups' dW are added in a fixed order at the end. The threads are BLAS's own, borrowed through
-blas_threads.run_parts, not a second pool: a second pool (Numba's `parallel=True`, or Python
-threads) would share the cores with BLAS's threads, which keep spinning for a while after each
-product: measured on the 2-core machine, a GEMM right after a Numba-parallel loop took twice as
-long, and the whole training step 1.8 times as long. The loops are compiled with `nogil=True`,
-so that two of them can run at once. A layer whose batch is one chunk runs on this thread, and
-its GEMMs on every core through BLAS.
+Chunks are independent, so a layer's chunks are shared out: one thread per free core takes
+chunk after chunk from a shared counter (`_in_parallel`; the chunk count is a multiple of the
+cores), and runs its copies and its GEMMs (on one BLAS thread each) for that chunk. Then the
+copying loops run in parallel too, not only the GEMMs, and a core that runs slower than the
+other (a busy neighbour on a shared machine) simply takes fewer chunks. Each chunk's dW is its
+own, and they are added in chunk order at the end, so the result has the same bits whichever
+thread took which chunk. The threads are BLAS's own, borrowed through blas_threads.run_parts,
+not a second pool: a second pool (Numba's `parallel=True`, or Python threads) would share the
+cores with BLAS's threads, which keep spinning for a while after each product: measured on the
+2-core machine, a GEMM right after a Numba-parallel loop took twice as long, and the whole
+training step 1.8 times as long. The loops are compiled with `nogil=True`, so that two of them
+can run at once. A layer whose batch is one chunk runs on this thread, and its GEMMs on every
+core through BLAS. Measured on the benchmark's cnn step: 30.5 -> 26 ms.
 
 In a student copy
 -----------------
@@ -116,6 +118,7 @@ write, so each function that does that work is a solution region of that assignm
 stub in a student copy is `return None` (or is never reached): the fast path switches itself
 off, the library runs the student's code, and the copy gives nothing away.
 """
+import itertools
 import threading
 
 import numpy as np
@@ -166,14 +169,13 @@ def conv2d_forward(backend, x, weight, bias, geometry, groups):
     chunks = _chunks(n, k * out_h * out_w * x.itemsize)
     kept = _columns(x, geometry, fresh=True) if len(chunks) == 1 else None   # one chunk: kept for the backward
 
-    def forward_chunks(group):
-        for start, stop in group:
-            cols = kept if kept is not None else _columns(x[start:stop], geometry)  # (K, m*L), the chunk's columns
-            y = _scratch("channel-major", (groups, o // groups, cols.shape[1]), x.dtype)  # (O, m*L), the GEMM's order
-            _gemm(w_groups, cols.reshape(groups, k // groups, -1), out=y)         # one GEMM per group
-            _swap_leading_axes(y.reshape(o, stop - start, -1), out[start:stop].reshape(stop - start, o, -1), shift)
+    def forward_chunk(start, stop, _):
+        cols = kept if kept is not None else _columns(x[start:stop], geometry)      # (K, m*L), the chunk's columns
+        y = _scratch("channel-major", (groups, o // groups, cols.shape[1]), x.dtype)  # (O, m*L), the GEMM's order
+        _gemm(w_groups, cols.reshape(groups, k // groups, -1), out=y)             # one GEMM per group
+        _swap_leading_axes(y.reshape(o, stop - start, -1), out[start:stop].reshape(stop - start, o, -1), shift)
 
-    _in_parallel(forward_chunks, chunks)
+    _in_parallel(forward_chunk, chunks)
     return out, x, kept
     # END SOLUTION
 
@@ -192,33 +194,27 @@ def conv2d_backward(g, x, cols, weight, geometry, groups, needs_input_grad, has_
     dx = np.empty(x.shape, dtype=x.dtype) if needs_input_grad[0] else None
     chunks = _chunks(n, k * out_h * out_w * x.itemsize)
     kept = cols                                 # the forward's columns when the batch is one chunk, else None
-    sums = {}                                   # each part's own dW and db, added up in a fixed order below
+    dws, dbs = [None] * len(chunks), [None] * len(chunks)      # each chunk's share, added up in chunk order below
 
-    def backward_chunks(part, group):
-        dw = np.zeros((groups, o // groups, k // groups), dtype=x.dtype) if needs_input_grad[1] else None
-        db = np.zeros(o, dtype=x.dtype) if has_bias and needs_input_grad[2] else None
-        for start, stop in group:
-            m = stop - start
-            dy = _scratch("channel-major", (groups, o // groups, m * out_h * out_w), x.dtype)  # dy in the GEMM's order
-            _swap_leading_axes(g[start:stop].reshape(m, o, -1), dy.reshape(o, m, -1), np.zeros(m, dtype=x.dtype))
-            if db is not None:
-                db += dy.reshape(o, -1).sum(axis=1)
-            if dw is not None:                                               # the sum over the batch: in the GEMMs
-                columns = kept if kept is not None else _columns(x[start:stop], geometry)
-                columns = columns.reshape(groups, k // groups, -1)
-                dw += _gemm(columns, dy.transpose(0, 2, 1)).transpose(0, 2, 1)  # (cols dy^T)^T: see Lesson 1
-            if dx is not None:
-                dcols = _scratch("dcols", (groups, k // groups, m * out_h * out_w), x.dtype)
-                _gemm(w_groups.transpose(0, 2, 1), dy, out=dcols)
-                (kh, kw), (sh, sw), (ph, pw), (dh, dw_) = geometry
-                _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
-        sums[part] = (dw, db)
+    def backward_chunk(start, stop, chunk):
+        m = stop - start
+        dy = _scratch("channel-major", (groups, o // groups, m * out_h * out_w), x.dtype)  # dy in the GEMM's order
+        _swap_leading_axes(g[start:stop].reshape(m, o, -1), dy.reshape(o, m, -1), np.zeros(m, dtype=x.dtype))
+        if has_bias and needs_input_grad[2]:
+            dbs[chunk] = dy.reshape(o, -1).sum(axis=1)
+        if needs_input_grad[1]:                                              # the sum over the batch: in the GEMMs
+            columns = kept if kept is not None else _columns(x[start:stop], geometry)
+            columns = columns.reshape(groups, k // groups, -1)
+            dws[chunk] = _gemm(columns, dy.transpose(0, 2, 1)).transpose(0, 2, 1)   # (cols dy^T)^T: see Lesson 1
+        if dx is not None:
+            dcols = _scratch("dcols", (groups, k // groups, m * out_h * out_w), x.dtype)
+            _gemm(w_groups.transpose(0, 2, 1), dy, out=dcols)
+            (kh, kw), (sh, sw), (ph, pw), (dh, dw_) = geometry
+            _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
 
-    _in_parallel(backward_chunks, chunks, numbered=True)
-    dw, db = sums[0]
-    for part in range(1, len(sums)):
-        dw = None if dw is None else dw + sums[part][0]
-        db = None if db is None else db + sums[part][1]
+    _in_parallel(backward_chunk, chunks)
+    dw = _sum_in_order(dws) if needs_input_grad[1] else None
+    db = _sum_in_order(dbs) if has_bias and needs_input_grad[2] else None
     dw = None if dw is None else dw.reshape(weight.shape)
     return (dx, dw, db) if has_bias else (dx, dw)
     # END SOLUTION
@@ -243,13 +239,32 @@ def _chunks(n, column_bytes_per_image):
     return [(n * i // count, n * (i + 1) // count) for i in range(count)]
 
 
-def _in_parallel(work, chunks, numbered=False):
-    """work(group) (or work(part, group), `numbered`) for the chunks cut into groups of consecutive chunks, one
-    group per free core, run at the same time on BLAS's own threads (blas_threads.run_parts; each GEMM then on
-    the thread of its group). One chunk: work on it here, its GEMMs split over every core by BLAS."""
-    parts = min(blas_threads().free_cores.now(), len(chunks))
-    groups = [chunks[len(chunks) * p // parts:len(chunks) * (p + 1) // parts] for p in range(parts)]
-    blas_threads().run_parts(work, [(p, group) if numbered else (group,) for p, group in enumerate(groups)])
+def _in_parallel(work, chunks):
+    """work(start, stop, index) for every chunk. One thread per free core (BLAS's own threads, borrowed through
+    blas_threads.run_parts; each GEMM then runs on the thread of its chunk) takes chunk after chunk from a shared
+    counter until none is left, so a core that runs slower simply takes fewer. One chunk: work on it here, its
+    GEMMs split over every core by BLAS."""
+    if len(chunks) == 1:
+        work(*chunks[0], 0)
+        return
+    taken = itertools.count()                # next() on it is atomic under Python's GIL: no chunk is taken twice
+
+    def take_chunks():
+        while True:
+            index = next(taken)
+            if index >= len(chunks):
+                return
+            work(*chunks[index], index)
+
+    blas_threads().run_parts(take_chunks, [()] * min(blas_threads().free_cores.now(), len(chunks)))
+
+
+def _sum_in_order(parts):
+    """parts[0] + parts[1] + ..., always in this order, whichever thread computed which: the same bits every run."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def _columns(x, geometry, fresh=False):
