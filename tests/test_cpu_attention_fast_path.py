@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu.backends import cpu_attention, fast_path_switch, get_backend
 
+from parts import split_over
 from student_copy import module_as_in_a_student_copy
 
 pytestmark = pytest.mark.ops
@@ -44,10 +45,12 @@ def assert_same(got, expected, dtype):
 
 @settings(max_examples=50, deadline=None, derandomize=True)
 @given(batch=st.integers(1, 3), queries=st.integers(1, 6), keys=st.integers(1, 6), width=st.integers(1, 4),
-       value_width=st.integers(1, 3), causal=st.booleans(), masked=st.sampled_from(["none", "entries", "a row"]),
-       dtype=st.sampled_from([np.float32, np.float64]), transposed=st.booleans(), seed=st.integers(0, 2**32 - 1))
+       value_width=st.integers(1, 3), causal=st.booleans(),
+       masked=st.sampled_from(["none", "entries", "a row", "per item"]), dtype=st.sampled_from([np.float32, np.float64]),
+       transposed=st.booleans(), seed=st.integers(0, 2**32 - 1), cores=st.sampled_from([1, 2]))
 def test_the_compiled_softmax_equals_the_plain_attention(batch, queries, keys, width, value_width, causal, masked,
-                                                         dtype, transposed, seed):
+                                                         dtype, transposed, seed, cores):
+    """On one thread, or with the batch's items shared out over two (each part its own rows of every output)."""
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((batch, queries, width)).astype(dtype)
     k = rng.standard_normal((batch, keys, width)).astype(dtype)
@@ -57,13 +60,15 @@ def test_the_compiled_softmax_equals_the_plain_attention(batch, queries, keys, w
     dout = rng.standard_normal((batch, queries, value_width)).astype(dtype)
     mask = None
     if masked != "none" and not causal:
-        mask = np.where(rng.random((queries, keys)) < 0.3, -np.inf, rng.standard_normal((queries, keys)))
+        shape = (batch, queries, keys) if masked == "per item" else (queries, keys)
+        mask = np.where(rng.random(shape) < 0.3, -np.inf, rng.standard_normal(shape))
         if masked == "a row":
             mask[0] = -np.inf                                   # a query that may attend to nothing
         mask = mask.astype(dtype)
     assert cpu_attention.attention_forward(CPU, q, k, v, 0.7, causal, mask) is not None
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with split_over(cores) as parts, np.errstate(invalid="ignore", divide="ignore"):
         got, expected = both_ways(q, k, v, dout, 0.7, causal, mask)
+    assert parts == [min(cores, batch)] * 2                     # the forward's and the backward's parts
     assert_same(got, expected, dtype)
 
 

@@ -19,6 +19,7 @@ from numba import njit
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn as nn
+from tinygrad_edu import blas_threads as threads_module
 from tinygrad_edu.backends import get_backend, lstm_sequence
 from tinygrad_edu.ops.lstm import LSTMLayer
 
@@ -76,7 +77,7 @@ def test_cpu_compiled_loop_in_parts_equals_the_definition(dtype, case, parts):
     used = []
     run_parts = threads.run_parts
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lstm_sequence, "SMALL_PRODUCT_FLOP", 0)
+        patch.setattr(threads_module, "SMALL_PRODUCT_FLOP", 0)
         patch.setattr(lstm_sequence, "ROWS_PER_PART", 1)
         patch.setattr(threads.free_cores, "now", lambda: parts)
         patch.setattr(threads, "run_parts", lambda function, pieces: (used.append(len(pieces)),

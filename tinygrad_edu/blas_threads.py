@@ -37,6 +37,8 @@ import os
 import threading
 import time
 
+import numpy as np
+
 # Products below this many floating-point operations (2 m k n) run on one thread. Measured
 # on the 2-core machine: a second thread saves 20-35% on 2-4 MFLOP products (when idle) and
 # ~50% from ~30 MFLOP up, while a busy core can make a small multi-threaded product 30x slower.
@@ -220,6 +222,12 @@ class BlasThreads:
                 self._parts_running = False
 
 
+    def parts_for(self, flop, items):
+        """Into how many parts to cut `items` independent pieces of work of `flop` floating-point operations in
+        all: one per free core and at most one per item, or one where the work is small (SMALL_PRODUCT_FLOP, the
+        size below which a product runs on one thread)."""
+        return max(1, min(self.free_cores.now(), items)) if flop >= SMALL_PRODUCT_FLOP else 1
+
     def split_pass(self, function, arrays, *extra):
         """function(*(a[lo:hi] for a in arrays), *extra) for each free core's share [lo, hi) of the arrays' first
         axis, at the same time on BLAS's threads (`run_parts`): a pass over memory on every free core. Only for
@@ -240,3 +248,10 @@ def blas_threads():
     if _blas_threads is None:
         _blas_threads = BlasThreads()
     return _blas_threads
+
+
+def product(a, b, out=None):
+    """np.matmul(a, b, out=out) on the threads blas_threads() chooses for a product of these shapes (a stack of
+    products is sized by one of them), and on the calling thread alone while parts run (run_parts)."""
+    blas_threads().for_product(a.shape, b.shape)
+    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)

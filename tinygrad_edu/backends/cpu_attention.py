@@ -25,12 +25,19 @@ score is NaN or +inf, as 0 * NaN is in the plain version). An additive mask is a
 (after the scale, as in the plain version) before the first pass. Causal rows only look at
 keys j <= i; the masked entries are written as -inf (p = 0) without reading the product there.
 
+The items of the batch (batch x heads) never meet, so each free core takes a share of them,
+on BLAS's own threads (`_over_the_batch`, blas_threads.run_parts): its products (one BLAS call
+per item, each too small to split) and its row passes, written into its own rows of the outputs.
+The compiled passes are `nogil`, so that two run at once. Measured on the benchmark gpt's
+attention (64 items of 64 x 64, causal): forward and backward 4.7 -> 3.0 ms per step.
+
 In a student copy the backward's passes are part of the attention-backward assignment:
 `attention_backward` returns None there, and the student's NumpyBackend.attention_backward runs.
 """
 import numpy as np
 from numba import njit
 
+from ..blas_threads import blas_threads, product
 from .fast_path_switch import takes
 
 
@@ -38,14 +45,21 @@ def attention_forward(backend, q, k, v, scale, causal, mask):
     """(out, lse) as NumpyBackend.attention_forward; None where the fast path does not apply."""
     if not takes(backend, q, k, v) or (mask is not None and not takes(backend, q, mask)):
         return None
+    out = np.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
+    lse = np.empty(q.shape[:-1], dtype=q.dtype)
+    _over_the_batch(_forward_part, backend, [q, k, v, out, lse], mask, scale, causal)
+    return out, lse
+
+
+def _forward_part(backend, q, k, v, out, lse, mask, scale, causal):
+    """attention_forward for some of the batch's items, written into their rows of out and lse."""
     scores, scale = _raw_scores(backend, q, k, scale, mask)
     number = scores.dtype.type
     top = np.empty(scores.shape[:-1], dtype=scores.dtype)
     _scale_and_shift(scores, number(scale), causal, top)
     np.exp(scores, out=scores)
-    lse = np.empty_like(top)
     _normalise(scores, top, lse)
-    return backend.matmul(scores, v), lse
+    product(scores, v, out=out)
 
 
 def attention_backward(backend, q, k, v, out, lse, dout, scale, causal, mask):
@@ -56,15 +70,46 @@ def attention_backward(backend, q, k, v, out, lse, dout, scale, causal, mask):
     # END PROMPT
     if not takes(backend, q, k, v, out, lse, dout) or (mask is not None and not takes(backend, q, mask)):
         return None
+    grads = [np.empty(a.shape, dtype=a.dtype) for a in (q, k, v)]
+    _over_the_batch(_backward_part, backend, [q, k, v, np.ascontiguousarray(out), np.ascontiguousarray(lse),
+                                              np.ascontiguousarray(dout)] + grads, mask, scale, causal)
+    return tuple(grads)
+    # END SOLUTION
+
+
+def _backward_part(backend, q, k, v, out, lse, dout, dq, dk, dv, mask, scale, causal):
+    """attention_backward for some of the batch's items, written into their rows of dq, dk and dv."""
+    # BEGIN SOLUTION attention-backward
+    # BEGIN PROMPT
+    # return   # not part of this copy (attention_backward returns None before calling it)
+    # END PROMPT
     p, remaining_scale = _raw_scores(backend, q, k, scale, mask)
     number = p.dtype.type
-    _scale_and_subtract(p, number(remaining_scale), causal, np.ascontiguousarray(lse))
+    _scale_and_subtract(p, number(remaining_scale), causal, lse)
     np.exp(p, out=p)
-    dv = backend.matmul(p.swapaxes(-1, -2), dout)
-    ds = backend.matmul(dout, v.swapaxes(-1, -2))                        # dP
-    _softmax_backward(ds, p, np.ascontiguousarray(dout), np.ascontiguousarray(out), number(scale))
-    return backend.matmul(ds, k), backend.matmul(ds.swapaxes(-1, -2), q), dv
+    product(p.swapaxes(-1, -2), dout, out=dv)
+    ds = product(dout, v.swapaxes(-1, -2))                                # dP
+    _softmax_backward(ds, p, dout, out, number(scale))
+    product(ds, k, out=dq)
+    product(ds.swapaxes(-1, -2), q, out=dk)
     # END SOLUTION
+
+
+def _over_the_batch(part, backend, batched, mask, scale, causal):
+    """part(backend, *(a[lo:hi] for a in batched), mask (its rows lo:hi where it has the batch's), scale, causal)
+    for each free core's share of the batch, at the same time on BLAS's threads (blas_threads.run_parts); one part
+    where the whole attention is a small amount of work. The items of a batch never meet, and each part writes
+    only its own rows of the outputs."""
+    q, k, v = batched[:3]
+    batch = q.shape[0]
+    flop = 4 * batch * q.shape[1] * k.shape[1] * max(q.shape[2], v.shape[2])       # the two products
+    threads = blas_threads()
+    parts = threads.parts_for(flop, batch)
+    per_item_mask = mask is not None and mask.ndim == 3 and mask.shape[0] == batch
+    cuts = [batch * p // parts for p in range(parts + 1)]
+    threads.run_parts(part, [(backend,) + tuple(a[lo:hi] for a in batched)
+                             + (mask[lo:hi] if per_item_mask else mask, scale, causal)
+                             for lo, hi in zip(cuts[:-1], cuts[1:])])
 
 
 def _raw_scores(backend, q, k, scale, mask):
@@ -79,7 +124,7 @@ def _raw_scores(backend, q, k, scale, mask):
     return scores, 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scale_and_shift(scores, scale, causal, top):
     """Each row: s = s * scale (-inf right of the diagonal when causal), top = its maximum (0 where that is
     not finite), s -= top."""
@@ -102,7 +147,7 @@ def _scale_and_shift(scores, scale, causal, top):
                 row[j] -= highest
 
 
-@njit(cache=True, error_model="numpy")       # x / 0 without a check: the division vectorises
+@njit(cache=True, nogil=True, error_model="numpy")       # x / 0 without a check: the division vectorises
 def _normalise(p, top, lse):
     """Each row of p = exp(shifted scores): divide by its sum (1 where the sum is 0); lse = top + log(sum)."""
     batch, rows, keys = p.shape
@@ -118,7 +163,7 @@ def _normalise(p, top, lse):
                 row[j] /= divisor
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scale_and_subtract(scores, scale, causal, lse):
     # BEGIN SOLUTION attention-backward
     # BEGIN PROMPT
@@ -143,7 +188,7 @@ def _scale_and_subtract(scores, scale, causal, lse):
     # END SOLUTION
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _softmax_backward(ds, p, dout, out, scale):
     """ds holds dP = dO V^T; make it dS = P * (dP - rowsum(dO * O)) * scale, row by row."""
     # BEGIN SOLUTION attention-backward

@@ -124,7 +124,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from ..blas_threads import blas_threads
+from ..blas_threads import blas_threads, product
 from .fast_path_switch import plain, takes  # noqa: F401  (plain: cpu_conv.plain() switches these paths off)
 
 _kept = threading.local()         # the temporaries `_scratch` reuses, per thread
@@ -140,13 +140,6 @@ def _scratch(name, shape, dtype):
         buffer = np.empty(nbytes, dtype=np.uint8)
         setattr(_kept, name, buffer)
     return buffer[:nbytes].view(dtype).reshape(shape)
-
-
-def _gemm(a, b, out=None):
-    """a @ b (into `out`, if given) with BLAS on as many threads as the backend's matmul would use for it
-    (blas_threads.py: one thread for small products, every core for large ones)."""
-    blas_threads().for_product(a.shape, b.shape)
-    return np.matmul(a, b, out=out)
 
 
 # ---- convolution -----------------------------------------------------------------------------------
@@ -172,7 +165,7 @@ def conv2d_forward(backend, x, weight, bias, geometry, groups):
     def forward_chunk(start, stop, _):
         cols = kept if kept is not None else _columns(x[start:stop], geometry)      # (K, m*L), the chunk's columns
         y = _scratch("channel-major", (groups, o // groups, cols.shape[1]), x.dtype)  # (O, m*L), the GEMM's order
-        _gemm(w_groups, cols.reshape(groups, k // groups, -1), out=y)             # one GEMM per group
+        product(w_groups, cols.reshape(groups, k // groups, -1), out=y)             # one GEMM per group
         _swap_leading_axes(y.reshape(o, stop - start, -1), out[start:stop].reshape(stop - start, o, -1), shift)
 
     _in_parallel(forward_chunk, chunks)
@@ -205,10 +198,10 @@ def conv2d_backward(g, x, cols, weight, geometry, groups, needs_input_grad, has_
         if needs_input_grad[1]:                                              # the sum over the batch: in the GEMMs
             columns = kept if kept is not None else _columns(x[start:stop], geometry)
             columns = columns.reshape(groups, k // groups, -1)
-            dws[chunk] = _gemm(columns, dy.transpose(0, 2, 1)).transpose(0, 2, 1)   # (cols dy^T)^T: see Lesson 1
+            dws[chunk] = product(columns, dy.transpose(0, 2, 1)).transpose(0, 2, 1)   # (cols dy^T)^T: see Lesson 1
         if dx is not None:
             dcols = _scratch("dcols", (groups, k // groups, m * out_h * out_w), x.dtype)
-            _gemm(w_groups.transpose(0, 2, 1), dy, out=dcols)
+            product(w_groups.transpose(0, 2, 1), dy, out=dcols)
             (kh, kw), (sh, sw), (ph, pw), (dh, dw_) = geometry
             _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
 

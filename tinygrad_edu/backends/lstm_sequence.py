@@ -71,7 +71,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..blas_threads import SMALL_PRODUCT_FLOP, blas_threads
+from ..blas_threads import blas_threads
 from . import compiled_blas
 
 _compiled = [True]   # whether NumpyBackend runs the compiled version on numpy arrays (see step_by_step)
@@ -301,9 +301,8 @@ def _run_parts(function, arguments, steps, batch, hidden, itemsize):
     too large for the parts to share (ROW_PARTS_MAX_WEIGHT_BYTES)."""
     threads = blas_threads()
     parts = 1
-    if 2 * steps * batch * hidden * 4 * hidden >= SMALL_PRODUCT_FLOP and \
-            4 * hidden * hidden * itemsize <= ROW_PARTS_MAX_WEIGHT_BYTES:
-        parts = min(threads.free_cores.now(), max(1, batch // ROWS_PER_PART))
+    if 4 * hidden * hidden * itemsize <= ROW_PARTS_MAX_WEIGHT_BYTES:
+        parts = threads.parts_for(2 * steps * batch * hidden * 4 * hidden, batch // ROWS_PER_PART)
     if parts == 1:
         threads.for_product((batch, hidden), (hidden, 4 * hidden))     # each step's product on BLAS's threads
     threads.run_parts(function, [arguments + (lo, hi) for lo, hi in _bounds(batch, parts)])

@@ -9,7 +9,7 @@ calls on `self.xp` only, so the same code also serves as the CuPy fallback.
 import numpy as np
 
 from .. import heap_reuse
-from ..blas_threads import blas_threads
+from ..blas_threads import product
 from ..shapes import window_slices
 
 heap_reuse.apply()      # keep freed arrays in the process for the next step (heap_reuse.py: why)
@@ -74,8 +74,7 @@ class NumpyBackend:
     def matmul(self, a, b):
         """a @ b with numpy's BLAS, on one thread for small products and every core for large ones
         (blas_threads.py: why one thread, on a busy machine, can be many times faster)."""
-        blas_threads().for_product(a.shape, b.shape)
-        return self.xp.matmul(a, b)
+        return product(a, b)
 
     def index_add(self, target, index, values):
         """target[index] += values, accumulating where `index` repeats an element.
