@@ -155,7 +155,8 @@ class FreeCores:
 
 
 class BlasThreads:
-    """The thread count OpenBLAS uses, changed only when a product asks for a different one."""
+    """The thread count OpenBLAS uses (changed only when a product asks for a different one), and the library's
+    other parallel work run on OpenBLAS's threads (`run_parts`, `split_pass`)."""
 
     def __init__(self):
         import numpy  # noqa: F401  (numpy loads OpenBLAS; it must be in memory before we look for it)
@@ -220,7 +221,6 @@ class BlasThreads:
                 self._run_on_pool(function, parts)
             finally:
                 self._parts_running = False
-
 
     def parts_for(self, flop, items):
         """Into how many parts to cut `items` independent pieces of work of `flop` floating-point operations in
