@@ -30,6 +30,10 @@ and writes dx once, choosing with a select (no branch to mispredict on random si
 Measured on the benchmark cnn's first ReLU (2 million float32) on one core: 1.05 -> 0.51 ms.
 Where y <= 0 the loop writes 0 even when dy is NaN or inf, as PyTorch's threshold_backward
 does (numpy's product gives NaN there).
+
+On arrays of a million elements or more, ReLU's forward (numpy's maximum) and backward are split
+over the free cores, each core a contiguous share (blas_threads.split_pass, on BLAS's own
+threads): the same 2 million elements, backward 0.51 -> 0.29 ms on two cores.
 """
 import math
 
