@@ -235,8 +235,7 @@ class BlasThreads:
         starting a part costs about 20 us. `function` must let go of the GIL (a numpy call, or Numba's nogil)."""
         size = arrays[0].shape[0]
         parts = min(self.free_cores.now(), size) if arrays[0].size >= PARALLEL_PASS_ELEMENTS else 1
-        cuts = [size * p // parts for p in range(parts + 1)]
-        self.run_parts(function, [tuple(a[lo:hi] for a in arrays) + extra for lo, hi in zip(cuts[:-1], cuts[1:])])
+        self.run_parts(function, [tuple(a[lo:hi] for a in arrays) + extra for lo, hi in shares(size, parts)])
 
 
 _blas_threads = None
@@ -248,6 +247,12 @@ def blas_threads():
     if _blas_threads is None:
         _blas_threads = BlasThreads()
     return _blas_threads
+
+
+def shares(size, parts):
+    """[(lo, hi), ...]: range(size) cut into `parts` consecutive shares whose sizes differ by one at most."""
+    cuts = [size * p // parts for p in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def product(a, b, out=None):

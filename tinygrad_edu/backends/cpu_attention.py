@@ -37,7 +37,7 @@ In a student copy the backward's passes are part of the attention-backward assig
 import numpy as np
 from numba import njit
 
-from ..blas_threads import blas_threads, product
+from ..blas_threads import blas_threads, product, shares
 from .fast_path_switch import takes
 
 
@@ -106,10 +106,9 @@ def _over_the_batch(part, backend, batched, mask, scale, causal):
     threads = blas_threads()
     parts = threads.parts_for(flop, batch)
     per_item_mask = mask is not None and mask.ndim == 3 and mask.shape[0] == batch
-    cuts = [batch * p // parts for p in range(parts + 1)]
     threads.run_parts(part, [(backend,) + tuple(a[lo:hi] for a in batched)
                              + (mask[lo:hi] if per_item_mask else mask, scale, causal)
-                             for lo, hi in zip(cuts[:-1], cuts[1:])])
+                             for lo, hi in shares(batch, parts)])
 
 
 def _raw_scores(backend, q, k, scale, mask):

@@ -206,9 +206,8 @@ def conv2d_backward(g, x, cols, weight, geometry, groups, needs_input_grad, has_
             _col2im_loop(dcols.reshape(k, m, out_h, out_w), dx[start:stop], kh, kw, sh, sw, ph, pw, dh, dw_)
 
     _in_parallel(backward_chunk, chunks)
-    dw = _sum_in_order(dws) if needs_input_grad[1] else None
+    dw = _sum_in_order(dws).reshape(weight.shape) if needs_input_grad[1] else None
     db = _sum_in_order(dbs) if has_bias and needs_input_grad[2] else None
-    dw = None if dw is None else dw.reshape(weight.shape)
     return (dx, dw, db) if has_bias else (dx, dw)
     # END SOLUTION
 

@@ -71,7 +71,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..blas_threads import blas_threads
+from ..blas_threads import blas_threads, shares
 from . import compiled_blas
 
 _compiled = [True]   # whether NumpyBackend runs the compiled version on numpy arrays (see step_by_step)
@@ -288,12 +288,6 @@ def _backward_rows(gemm, g, hc, hc_before, acts, tanh_c, w_hh, dgates, dh, dc, l
     # END SOLUTION
 
 
-def _bounds(size, parts):
-    """[lo, hi) ranges cutting range(size) into `parts` nearly equal pieces."""
-    cuts = [size * k // parts for k in range(parts + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
 def _run_parts(function, arguments, steps, batch, hidden, itemsize):
     """function(*arguments, lo, hi) for the batch's parts: one per free core, ROWS_PER_PART rows at least, run
     at the same time on OpenBLAS's threads (blas_threads.py). One part (the whole batch, with BLAS's threads
@@ -305,7 +299,7 @@ def _run_parts(function, arguments, steps, batch, hidden, itemsize):
         parts = threads.parts_for(2 * steps * batch * hidden * 4 * hidden, batch // ROWS_PER_PART)
     if parts == 1:
         threads.for_product((batch, hidden), (hidden, 4 * hidden))     # each step's product on BLAS's threads
-    threads.run_parts(function, [arguments + (lo, hi) for lo, hi in _bounds(batch, parts)])
+    threads.run_parts(function, [arguments + (lo, hi) for lo, hi in shares(batch, parts)])
 
 
 def compiled_forward(x_proj, h0, c0, w_hh):

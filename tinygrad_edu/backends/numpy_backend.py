@@ -376,7 +376,8 @@ class NumpyBackend:
         """x_proj (T, B, 4H) = x W_ih^T + b_ih + b_hh of every step, h0, c0 (B, H), w_hh (4H, H) ->
         hc (T, B, 2H) (h_t and c_t side by side), acts (T, B, 4H) (the activated gates of every step).
 
-        Compiled with Numba for numpy arrays; otherwise one matmul and one lstm_cell_forward per step.
+        Compiled with Numba for numpy arrays (then x_proj's memory may become acts: the caller hands it over);
+        otherwise one matmul and one lstm_cell_forward per step.
         """
         from . import lstm_sequence
         if self.xp is np and lstm_sequence.use_compiled():
