@@ -19,8 +19,9 @@ Here the arithmetic is compiled (Numba's @njit), and the passes are only those t
 Why tanh stays in numpy: numpy computes tanh with SIMD instructions, about 0.4 ns per
 float32 element here; a compiled loop calls the C library's scalar tanh, about 17 ns. (The
 LSTM's compiled loop, which must run without Python in between, computes tanh from plain
-arithmetic instead, lstm_sequence.tanh_float32_by_arithmetic: 0.6 ns, still more than numpy's.) Measured on the benchmark's 1024 x 512 on one
-core: forward 0.51 -> 0.32 ms, backward 0.50 -> 0.10 ms.
+arithmetic instead, lstm_sequence.tanh_float32_by_arithmetic: 0.6 ns, still more than numpy's.)
+Measured on the benchmark's 1024 x 512 on one core: forward 0.51 -> 0.32 ms, backward 0.50 ->
+0.10 ms.
 
 ReLU's backward: one pass
 -------------------------

@@ -7,7 +7,8 @@ of equal ids with numpy's `add.reduceat`: several numpy passes and a sort. A com
 simply walks the ids in order and adds each row where it belongs, in registers, no sort and no
 temporary. The sums equal the plain version's up to the order of the additions (numpy's
 reduceat may add a run's rows pairwise; here they are added one after another, in the ids'
-order). Measured on the benchmark lstm's embedding (2048 ids of 65 rows of 64): 0.36 -> 0.02 ms.
+order). Measured on the benchmark lstm's embedding (2048 ids of 65 rows of 64): index_add 0.17 -> 0.02 ms,
+the embedding's whole backward 0.36 -> 0.15 ms per step.
 """
 import numpy as np
 from numba import njit
